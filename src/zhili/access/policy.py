@@ -1,0 +1,157 @@
+"""The access policy: the only place that knows who may do what.
+
+Every route and every service asks :func:`can` (or :func:`require`). An action that has no
+rule is denied; a role that a rule does not name is denied. Rules are data, so the docs
+and the route × role test can list them.
+
+Targets narrow a decision: an org admin manages users of their own organization subtree
+only, and a user manages only their own API tokens. A target is anything with an
+``org_path`` (or ``path``) attribute, and for ``self`` rules a ``user_id``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from zhili.access.actor import Actor
+from zhili.access.roles import Role
+from zhili.errors import Forbidden, Unauthorized
+
+Audience = Literal["public", "authenticated", "roles"]
+
+R = Role
+ADMIN = frozenset({R.platform_admin})
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Who may perform one action.
+
+    ``global_roles`` may act on any target; ``org_roles`` only on targets inside the
+    actor's own organization subtree; ``owner`` lets a user act on what is their own.
+    ``scope`` is the API-token scope that must be present for a machine to act.
+    """
+
+    action: str
+    scope: str
+    audience: Audience = "roles"
+    global_roles: frozenset[str] = ADMIN
+    org_roles: frozenset[str] = frozenset()
+    owner: bool = False
+    description: str = ""
+
+
+def _rule(action: str, scope: str, **kw: Any) -> Rule:
+    return Rule(action=action, scope=scope, **kw)
+
+
+_ALL_ROLES = frozenset(Role)
+
+RULES: dict[str, Rule] = {
+    r.action: r
+    for r in (
+        _rule("system.health", "public", audience="public", description="liveness/readiness"),
+        _rule("page.login", "public", audience="public", description="log in or out"),
+        _rule("i18n.switch", "public", audience="public", description="choose UI language"),
+        _rule("page.home", "account", audience="authenticated", description="home page"),
+        _rule("account.read", "account", audience="authenticated", description="own account"),
+        _rule("account.update", "account", audience="authenticated", description="own prefs"),
+        _rule(
+            "token.manage",
+            "account",
+            audience="roles",
+            global_roles=ADMIN,
+            owner=True,
+            description="create, list and revoke API tokens (own; admins: anyone's)",
+        ),
+        _rule("org.read", "identity:read", audience="authenticated", description="org tree"),
+        _rule(
+            "org.manage",
+            "identity:write",
+            global_roles=ADMIN,
+            org_roles=frozenset({R.org_admin}),
+            description="create organizations and import the org tree",
+        ),
+        _rule(
+            "user.read",
+            "identity:read",
+            global_roles=frozenset({R.platform_admin, R.auditor}),
+            org_roles=frozenset({R.org_admin}),
+            description="list and view users",
+        ),
+        _rule(
+            "user.manage",
+            "identity:write",
+            global_roles=ADMIN,
+            org_roles=frozenset({R.org_admin}),
+            description="create users, set roles, deactivate",
+        ),
+        _rule(
+            "role.grant_admin",
+            "identity:write",
+            global_roles=ADMIN,
+            description="grant or remove the platform_admin role",
+        ),
+        _rule("calendar.read", "calendar:read", audience="authenticated", description="calendar"),
+        _rule(
+            "calendar.manage",
+            "calendar:write",
+            global_roles=ADMIN,
+            description="load a year's holiday notice, correct single days",
+        ),
+    )
+}
+
+SCOPES: tuple[str, ...] = tuple(sorted({r.scope for r in RULES.values()} - {"public"}))
+READ_SCOPES: tuple[str, ...] = tuple(s for s in SCOPES if s.endswith(":read") or s == "account")
+
+
+def _target_path(target: Any) -> str | None:
+    for attr in ("org_path", "path"):
+        value = getattr(target, attr, None)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def can(actor: Actor, action: str, target: Any = None) -> bool:
+    """Whether ``actor`` may perform ``action`` (on ``target``). Deny by default."""
+    rule = RULES.get(action)
+    if rule is None:
+        return False
+    if rule.audience == "public":
+        return True
+    if not actor.is_authenticated:
+        return False
+    if actor.scopes is not None and rule.scope not in actor.scopes:
+        return False
+    if rule.audience == "authenticated":
+        return True
+    if actor.roles & rule.global_roles:
+        return True
+    if rule.owner and (target is None or getattr(target, "user_id", None) == actor.user_id):
+        return True
+    if actor.roles & rule.org_roles:
+        if target is None:
+            return True
+        path = _target_path(target)
+        return bool(path and actor.org_path and path.startswith(actor.org_path))
+    return False
+
+
+def require(actor: Actor, action: str, target: Any = None) -> None:
+    """Raise 401 for nobody, 403 for somebody not allowed; return when allowed."""
+    if can(actor, action, target):
+        return
+    if not actor.is_authenticated and RULES.get(action) is not None:
+        raise Unauthorized("auth.required", "login or an API token is required")
+    rule = RULES.get(action)
+    if rule is not None and actor.scopes is not None and rule.scope not in actor.scopes:
+        raise Forbidden(
+            "access.scope_missing",
+            "this API token lacks scope {scope} needed for {action}",
+            scope=rule.scope,
+            action=action,
+        )
+    raise Forbidden("access.denied", "not allowed: {action}", action=action)

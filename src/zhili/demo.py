@@ -1,0 +1,180 @@
+"""The demo city on a real installation: organizations with their polygons, one account
+per role, and the synthetic population as Parquet — idempotent, so `zhili demo` can run
+twice. Later scenario issues add their data here through the same synth modules."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zhili.access import Role, system_actor
+from zhili.db import Database
+from zhili.identity.models import Organization, User, UserRole
+from zhili.identity.orgs import OrgSpec, bulk_upsert_orgs
+from zhili.identity.passwords import hash_password
+from zhili.synth.city import City, build_city
+from zhili.synth.departments import departments
+from zhili.synth.population import write_population
+
+DEMO_SEED = 20261124
+ADMIN = system_actor("demo")
+
+# username, display name, org ("BUREAU" = the big-data bureau, else a department short
+# name, or a district/street index path), roles
+DEMO_ACCOUNTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("admin", "平台管理员", "bureau", (Role.platform_admin,)),
+    ("orgadmin", "公安局单位管理员", "公安局", (Role.org_admin,)),
+    ("steward", "卫健委数据管理员", "卫生健康委员会", (Role.data_steward,)),
+    ("approver", "民政局审批人", "民政局", (Role.approver,)),
+    ("analyst", "交通运输委分析员", "交通运输委员会", (Role.analyst,)),
+    ("auditor", "大数据中心审计员", "bureau", (Role.auditor,)),
+    ("gridworker", "网格员", "street", (Role.grid_worker,)),
+    ("commander", "街道指挥长", "street", (Role.commander,)),
+    ("handler", "城管处置人员", "城市管理委员会", (Role.handler,)),
+    ("officer", "市场监管执法人员", "市场监督管理委员会", (Role.officer,)),
+    ("careop", "银发服务坐席", "民政局", (Role.care_operator,)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoReport:
+    orgs_created: int
+    accounts: list[tuple[str, str, str]]  # username, password, roles
+    people: int
+    population_dir: Path
+    population_built: bool
+
+
+def city_org_specs(city: City) -> list[OrgSpec]:
+    """The demo city's organizations, parents first."""
+    root = city.root
+    specs = [
+        OrgSpec(
+            code=root.code,
+            name=root.name,
+            name_en=root.name_en,
+            level="city",
+            kind="government",
+            region_code=root.code[:6],
+            geometry=root.geometry,
+        )
+    ]
+    for dep in departments():
+        specs.append(
+            OrgSpec(
+                code=dep.code,
+                name=dep.name,
+                name_en=dep.name_en,
+                level="city",
+                kind=dep.kind,
+                parent_code=root.code,
+            )
+        )
+    for area in (*city.districts, *city.streets, *city.communities):
+        specs.append(
+            OrgSpec(
+                code=area.code,
+                name=area.name,
+                name_en=area.name_en,
+                level=area.level,
+                kind="government",
+                parent_code=area.parent_code,
+                region_code=area.code[:6],
+                geometry=area.geometry,
+            )
+        )
+    return specs
+
+
+def _org_for(session: Session, city: City, where: str) -> Organization:
+    if where == "street":
+        code = city.streets[0].code
+    elif where == "bureau":
+        code = next(d.code for d in departments() if d.short == "bureau")
+    else:
+        code = next(d.code for d in departments() if d.name == where)
+    org = session.scalar(select(Organization).where(Organization.code == code))
+    assert org is not None, code
+    return org
+
+
+def _accounts(session: Session, city: City, home: Path) -> list[tuple[str, str, str]]:
+    """Demo accounts with passwords kept in ZHILI_HOME (0600), reused on the next run."""
+    store = home / "demo_accounts.json"
+    known: dict[str, str] = json.loads(store.read_text()) if store.exists() else {}
+    out = []
+    for username, display, where, roles in DEMO_ACCOUNTS:
+        password = known.get(username) or f"zhili-{secrets.token_urlsafe(6)}"
+        known[username] = password
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            user = User(
+                username=username,
+                display_name=display,
+                org_id=_org_for(session, city, where).id,
+                password_hash=hash_password(password),
+            )
+            user.role_rows = [UserRole(role=str(r)) for r in roles]
+            session.add(user)
+        elif not user.is_active:
+            user.is_active = True
+        out.append((username, password, ",".join(str(r) for r in roles)))
+    store.write_text(json.dumps(known, ensure_ascii=False, indent=1))
+    os.chmod(store, 0o600)
+    return out
+
+
+def build_demo(
+    db: Database,
+    home: Path,
+    people: int,
+    *,
+    seed: int = DEMO_SEED,
+    on_population: Callable[[int], None] | None = None,
+) -> DemoReport:
+    """Create (or complete) the demo city. Organizations and accounts are committed first,
+    then the population is streamed to Parquet in batches (bounded memory)."""
+    city = build_city(seed)
+    with db.session() as session:
+        created = bulk_upsert_orgs(session, city_org_specs(city))
+        accounts = _accounts(session, city, home)
+        (home / "city").mkdir(parents=True, exist_ok=True)
+        for level in ("district", "street", "community", "grid"):
+            path = home / "city" / f"{level}.geojson"
+            path.write_text(json.dumps(city.to_geojson(level), ensure_ascii=False))
+    pop_dir = home / "synth" / "population"
+    stamp = pop_dir / "_SUMMARY.json"
+    wanted = {"people": people, "seed": seed}
+    built = False
+    if not stamp.exists() or json.loads(stamp.read_text()).get("request") != wanted:
+        tmp = pop_dir.with_name("population.partial")
+        if tmp.exists():
+            _rmtree(tmp)
+        summary = write_population(tmp, people, seed, city, progress=on_population)
+        if pop_dir.exists():
+            _rmtree(pop_dir)
+        tmp.rename(pop_dir)
+        stamp.write_text(
+            json.dumps({"request": wanted, "summary": summary.as_dict()}, ensure_ascii=False)
+        )
+        built = True
+    return DemoReport(
+        orgs_created=created,
+        accounts=accounts,
+        people=people,
+        population_dir=pop_dir,
+        population_built=built,
+    )
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path)

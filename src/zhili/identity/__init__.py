@@ -1,0 +1,1 @@
+"""Identity: organizations (a tree), users, roles, login sessions and API tokens."""

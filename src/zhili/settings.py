@@ -1,0 +1,64 @@
+"""Typed settings read from the environment (ZHILI_*), built by a factory, never at import."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-insecure-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Defaults give an embedded single-machine install."""
+
+    model_config = SettingsConfigDict(env_prefix="ZHILI_", env_file=None, extra="ignore")
+
+    home: Path = Field(default=Path("./.zhili"), description="Data directory (lake, files).")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata database; default: SQLite under home.",
+    )
+    engine: Literal["duckdb", "spark"] = Field(default="duckdb", description="Query engine.")
+    secret_key: str = Field(default=DEV_SECRET, description="Signs CSRF tokens and hashes.")
+    host: str = Field(default="127.0.0.1", description="Listen address of `zhili serve`.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Listen port.")
+    production: bool = Field(default=False, description="Refuse unsafe defaults when true.")
+    session_hours: int = Field(default=12, ge=1, description="Lifetime of a login session.")
+    default_locale: Literal["zh-CN", "en"] = Field(default="zh-CN", description="UI language.")
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    def model_post_init(self, __context: object) -> None:
+        if self.production and self.secret_key == DEV_SECRET:
+            raise ValueError(
+                "ZHILI_SECRET_KEY must be set in production "
+                f"(for example: ZHILI_SECRET_KEY={secrets.token_urlsafe(32)})"
+            )
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file inside ZHILI_HOME."""
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            return url
+        return f"sqlite:///{self.home / 'zhili.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings. Tests call `get_settings.cache_clear()` after changing env."""
+    return Settings()

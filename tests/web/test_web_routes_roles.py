@@ -1,0 +1,169 @@
+"""Deny by default, proven: every registered route × every role (and anonymous) against
+an expectation table written here, independently of the policy module.
+
+A new route without an ``authorize`` guard, or without a row in ``EXPECT``, fails this
+suite; so does a rule that lets in a role the table does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from zhili.access import Role
+from zhili.web.app import api_routes
+from zhili.web.deps import Authorize
+
+PUBLIC = "public"
+AUTH = "authenticated"
+ADMIN = frozenset({Role.platform_admin})
+ORG_MANAGERS = frozenset({Role.platform_admin, Role.org_admin})
+USER_READERS = frozenset({Role.platform_admin, Role.org_admin, Role.auditor})
+
+EXPECT: dict[tuple[str, str], object] = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("POST", "/api/v1/auth/login"): PUBLIC,
+    ("POST", "/api/v1/auth/logout"): PUBLIC,
+    ("GET", "/api/v1/me"): AUTH,
+    ("GET", "/api/v1/tokens"): AUTH,
+    ("POST", "/api/v1/tokens"): AUTH,
+    ("DELETE", "/api/v1/tokens/{token_id}"): AUTH,
+    ("GET", "/api/v1/orgs"): AUTH,
+    ("GET", "/api/v1/orgs/geojson"): AUTH,
+    ("GET", "/api/v1/orgs/{code}"): AUTH,
+    ("POST", "/api/v1/orgs"): ORG_MANAGERS,
+    ("POST", "/api/v1/orgs/import"): ORG_MANAGERS,
+    ("GET", "/api/v1/users/roles"): USER_READERS,
+    ("GET", "/api/v1/users"): USER_READERS,
+    ("POST", "/api/v1/users"): ORG_MANAGERS,
+    ("GET", "/api/v1/users/{username}"): USER_READERS,
+    ("PATCH", "/api/v1/users/{username}"): ORG_MANAGERS,
+    ("GET", "/api/v1/calendar/workday/{day}"): AUTH,
+    ("GET", "/api/v1/calendar/{year}/{month}"): AUTH,
+    ("GET", "/api/v1/calendar/years/{year}"): AUTH,
+    ("POST", "/api/v1/calendar/years/{year}"): ADMIN,
+    ("PUT", "/api/v1/calendar/days/{day}"): ADMIN,
+    ("DELETE", "/api/v1/calendar/days/{day}"): ADMIN,
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("POST", "/logout"): PUBLIC,
+    ("GET", "/lang/{code}"): PUBLIC,
+    ("GET", "/"): AUTH,
+    ("GET", "/account"): AUTH,
+    ("POST", "/account/tokens"): AUTH,
+    ("POST", "/account/tokens/{token_id}/revoke"): AUTH,
+    ("POST", "/account/password"): AUTH,
+    ("POST", "/account/language"): AUTH,
+    ("GET", "/admin/orgs"): AUTH,
+    ("POST", "/admin/orgs/import"): ORG_MANAGERS,
+    ("GET", "/admin/users"): USER_READERS,
+    ("POST", "/admin/users"): ORG_MANAGERS,
+    ("GET", "/admin/calendar"): AUTH,
+    ("POST", "/admin/calendar/notice"): ADMIN,
+}
+
+# Routes FastAPI itself adds (documentation), public by design.
+FRAMEWORK = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+# Logging out would end the session mid-matrix, and a login form answers 401 for bad
+# credentials by design; test_web_auth covers these three.
+SKIP = {("POST", "/api/v1/auth/logout"), ("POST", "/logout"), ("POST", "/login")}
+
+ACTORS = ["anonymous", *[r.value for r in Role]]
+
+
+def _routes(app) -> list[APIRoute]:
+    routes = [r for r in api_routes(app.routes) if r.path not in FRAMEWORK]
+    assert len(routes) >= len(EXPECT) // 2, "route discovery found too few routes"
+    return routes
+
+
+def _guard(route: APIRoute) -> str | None:
+    for dep in route.dependant.dependencies:
+        if isinstance(dep.call, Authorize):
+            return dep.call.action
+    return None
+
+
+def test_every_route_has_a_guard_and_an_expectation(app) -> None:
+    missing_guard, missing_row = [], []
+    seen = set()
+    for route in _routes(app):
+        for method in route.methods - {"HEAD"}:
+            seen.add((method, route.path))
+            if _guard(route) is None:
+                missing_guard.append(f"{method} {route.path}")
+            if (method, route.path) not in EXPECT:
+                missing_row.append(f"{method} {route.path}")
+    assert not missing_guard, f"routes without authorize(): {missing_guard}"
+    assert not missing_row, f"routes missing from EXPECT: {missing_row}"
+    assert not set(EXPECT) - seen, f"EXPECT lists routes that do not exist: {set(EXPECT) - seen}"
+
+
+def _allowed(expect: object, actor: str) -> bool:
+    if expect == PUBLIC:
+        return True
+    if actor == "anonymous":
+        return False
+    if expect == AUTH:
+        return True
+    assert isinstance(expect, frozenset)
+    return actor in expect
+
+
+@pytest.fixture()
+def everyone(world):
+    """One user per role, all in the same department; a seeded calendar."""
+    from zhili.calendar.seed import seed_from_package
+
+    for role in Role:
+        world.user(f"u.{role.value.replace('_', '-')}", "PSB", role.value)
+    world.user("target.user", "PSB", "analyst")
+    with world.db.session() as s:
+        seed_from_package(s, loaded_by="test")
+    return world
+
+
+def _params(client: TestClient, actor: str) -> dict[str, Callable[[], str]]:
+    def own_token() -> str:
+        if actor == "anonymous":
+            return "1"
+        r = client.post("/api/v1/tokens", json={"name": "matrix"})
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    return {
+        "token_id": own_token,
+        "code": lambda: "PSB",
+        "username": lambda: "target.user",
+        "day": lambda: "2025-10-08",
+        "year": lambda: "2025",
+        "month": lambda: "10",
+    }
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+def test_route_role_matrix(app, client: TestClient, everyone, login, actor: str) -> None:
+    if actor != "anonymous":
+        login(f"u.{actor.replace('_', '-')}")
+    params = _params(client, actor)
+    failures = []
+    for route in _routes(app):
+        for method in sorted(route.methods - {"HEAD"}):
+            if (method, route.path) in SKIP:
+                continue
+            path = route.path
+            for name in route.param_convertors:
+                path = path.replace("{" + name + "}", params[name]())
+            r = client.request(method, path, follow_redirects=False)
+            denied = r.status_code in (401, 403)
+            expected_allowed = _allowed(EXPECT[(method, route.path)], actor)
+            if expected_allowed == denied:
+                failures.append(f"{method} {path} as {actor}: {r.status_code} {r.text[:120]}")
+            if r.status_code >= 500:
+                failures.append(f"{method} {path} as {actor}: server error {r.status_code}")
+    assert not failures, "\n".join(failures)
