@@ -1,0 +1,1 @@
+"""Benchmark cases; each module exposes ``CASE`` (a :class:`bench.run.Case`)."""
