@@ -4,7 +4,7 @@
 # Why this exists: every machine (a developer's, CI's) starts from the bare image, and
 # nothing installed by hand survives; this script is the one place that makes a checkout
 # runnable. It is idempotent and quick when everything is already there:
-#   - .venv (python3 -m venv) with `pip install -e ".[test]"`, redone only when
+#   - .venv (python3 -m venv) with `pip install -e ".[test,bench]"`, redone only when
 #     pyproject.toml changed (hash stamp in .venv/.zhili-pyproject.sha256);
 #   - `npm ci --prefix frontend`, redone only when node_modules is missing or
 #     package-lock.json changed (stamp in frontend/node_modules/.zhili-lock.sha256);
@@ -116,9 +116,9 @@ if [[ "$(cat "$STAMP" 2>/dev/null || true)" == "$WANT_HASH" ]] \
   && .venv/bin/python -c 'import importlib.util as u, sys; sys.exit(u.find_spec("zhili") is None)'; then
   say "python: .venv up to date with pyproject.toml"
 else
-  say "python: pip install -e .[test] (takes a while on a fresh machine)"
+  say "python: pip install -e .[test,bench] (takes a while on a fresh machine)"
   t=$SECONDS
-  .venv/bin/python -m pip install -q -e ".[test]"
+  .venv/bin/python -m pip install -q -e ".[test,bench]"
   echo "$WANT_HASH" >"$STAMP"
   say "python: installed in $((SECONDS - t))s"
 fi

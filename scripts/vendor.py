@@ -40,6 +40,13 @@ ASSETS: dict[str, tuple[str, list[tuple[str, str]]]] = {
             ("dist/images", "leaflet/images"),
         ],
     ),
+    "swagger-ui-dist": (
+        "5.",
+        [
+            ("swagger-ui-bundle.js", "swagger-ui/swagger-ui-bundle.js"),
+            ("swagger-ui.css", "swagger-ui/swagger-ui.css"),
+        ],
+    ),
 }
 
 

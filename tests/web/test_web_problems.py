@@ -86,3 +86,11 @@ def test_browser_gets_an_error_page_for_forbidden(client: TestClient, world, log
     assert r.status_code == 403
     assert r.headers["content-type"].startswith("text/html")
     assert "access.denied" in r.text
+
+
+def test_openapi_and_local_swagger_ui(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "/api/v1/orgs" in spec["paths"]
+    page = client.get("/docs").text
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page
+    assert "cdn" not in page.lower()

@@ -19,13 +19,14 @@ from zhili.settings import Settings, get_settings
 from zhili.web import problems
 from zhili.web.api import auth as api_auth
 from zhili.web.api import calendar as api_calendar
-from zhili.web.api import health, orgs, tokens, users
+from zhili.web.api import docs, health, orgs, tokens, users
 from zhili.web.pages import account, admin_calendar, admin_orgs, admin_users, home, login
 
 STATIC = Path(__file__).parent / "static"
 
 ROUTERS = (
     health.router,
+    docs.router,
     api_auth.router,
     tokens.router,
     orgs.router,
@@ -57,7 +58,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version=zhili.__version__,
         description="City big-data bureau: catalog, exchange, audit and scenario apps.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by web/api/docs.py with local Swagger UI assets
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
