@@ -61,12 +61,13 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def discover() -> dict[str, Case]:
     import bench.cases
+    import bench.run as registry  # cases import this module by name, not as __main__
 
     cases: dict[str, Case] = {}
     for info in pkgutil.iter_modules(bench.cases.__path__):
         module = importlib.import_module(f"bench.cases.{info.name}")
         case = getattr(module, "CASE", None)
-        if isinstance(case, Case):
+        if isinstance(case, registry.Case):
             cases[case.name] = case
     return cases
 

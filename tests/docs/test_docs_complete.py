@@ -62,7 +62,7 @@ def test_templates_use_only_known_keys() -> None:
     zh = json.loads((I18N / "zh-CN.json").read_text())
     missing = set()
     for path in TEMPLATES.glob("*.html"):
-        for key in re.findall(r"""\bt\(\s*'([a-z0-9_.:-]+)'""", path.read_text()):
+        for key in re.findall(r"""\bt\(\s*'([a-z0-9_.:-]+)'\s*[,)]""", path.read_text()):
             if key not in zh:
                 missing.add(f"{path.name}: {key}")
     # Keys built from data ("role." ~ r, "level." ~ l, ...) must cover every value.
@@ -72,6 +72,8 @@ def test_templates_use_only_known_keys() -> None:
         "level.": ["city", "district", "street", "community"],
         "kind.": ["department", "government", "institution", "enterprise"],
         "nav.": ["home", "orgs", "users", "calendar", "account"],
+        "lang.": ["zh-CN", "en"],
+        "calendar.weekday": [str(i) for i in range(7)],
     }.items():
         for value in values:
             if prefix + value not in zh:
