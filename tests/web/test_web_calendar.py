@@ -53,3 +53,28 @@ def test_admin_loads_a_notice_on_the_page(client: TestClient, world, seeded_cale
         is False
     )
     assert client.get("/api/v1/calendar/workday/2027-02-14").json()["is_workday"] is True
+
+
+def test_admin_corrects_one_day_on_the_page(client: TestClient, world, seeded_calendar) -> None:
+    world.user("root", "BUREAU", "platform_admin")
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    client.post(
+        "/login", data={"username": "root", "password": "correct-horse-battery", "csrf_token": csrf}
+    )
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/admin/calendar").text)
+    token = csrf.group(1)
+    r = client.post(
+        "/admin/calendar/day",
+        data={"day": "2026-12-24", "kind": "holiday", "name": "城市日", "csrf_token": token},
+    )
+    assert r.status_code == 200 and "2026-12-24" in r.text
+    assert client.get("/api/v1/calendar/workday/2026-12-24").json()["is_workday"] is False
+    bad = client.post(
+        "/admin/calendar/day", data={"day": "2026-12-23", "kind": "workday", "csrf_token": token}
+    )
+    assert bad.status_code == 422
+    client.post(
+        "/admin/calendar/day", data={"day": "2026-12-24", "kind": "normal", "csrf_token": token}
+    )
+    assert client.get("/api/v1/calendar/workday/2026-12-24").json()["is_workday"] is True

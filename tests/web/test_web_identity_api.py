@@ -79,3 +79,31 @@ def test_geojson_of_districts(client: TestClient, world, login) -> None:
     fc = client.get("/api/v1/orgs/geojson?level=district").json()
     assert fc["type"] == "FeatureCollection"
     assert [f["id"] for f in fc["features"]] == ["D03"]
+
+
+def test_users_page_edits_roles_and_state(client: TestClient, world) -> None:
+    import re
+
+    world.user("d1.admin", "D01", "org_admin")
+    world.user("s1.worker", "D01S01", "grid_worker")
+    world.user("d2.worker", "D02", "grid_worker")
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    client.post(
+        "/login",
+        data={"username": "d1.admin", "password": "correct-horse-battery", "csrf_token": csrf},
+    )
+    listing = client.get("/admin/users")
+    assert "/admin/users/s1.worker" in listing.text and "d2.worker" not in listing.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', listing.text).group(1)
+    r = client.post(
+        "/admin/users/s1.worker",
+        data={"roles": ["grid_worker", "handler"], "active": "false", "csrf_token": csrf},
+    )
+    assert r.status_code == 200
+    user = client.get("/api/v1/users/s1.worker").json()
+    assert user["roles"] == ["grid_worker", "handler"] and user["is_active"] is False
+    denied = client.post(
+        "/admin/users/d2.worker", data={"roles": ["grid_worker"], "csrf_token": csrf}
+    )
+    assert denied.status_code == 403

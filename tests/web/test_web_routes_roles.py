@@ -65,6 +65,8 @@ EXPECT: dict[tuple[str, str], object] = {
     ("POST", "/admin/users"): ORG_MANAGERS,
     ("GET", "/admin/calendar"): AUTH,
     ("POST", "/admin/calendar/notice"): ADMIN,
+    ("POST", "/admin/calendar/day"): ADMIN,
+    ("POST", "/admin/users/{username}"): ORG_MANAGERS,
 }
 
 # Routes FastAPI itself adds (documentation), public by design.

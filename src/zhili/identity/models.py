@@ -74,6 +74,11 @@ class User(Base):
     def roles(self) -> frozenset[str]:
         return frozenset(r.role for r in self.role_rows)
 
+    @property
+    def org_path(self) -> str:
+        """Where the user sits in the org tree: the access policy's target path."""
+        return self.org.path
+
 
 class UserRole(Base):
     __tablename__ = "user_roles"

@@ -83,3 +83,28 @@ def load_notice(
             notice_text=text,
         )
     return _page(request, session, actor, year, loaded=year)
+
+
+@router.post("/admin/calendar/day", dependencies=[Depends(authorize("calendar.manage"))])
+def correct_day(
+    request: Request,
+    actor: CurrentActor,
+    session: DbSession,
+    locale: Locale,
+    day: Annotated[dt.date, Form()],
+    kind: Annotated[str, Form()] = "holiday",
+    name: Annotated[str, Form()] = "",
+) -> Response:
+    """Mark one day as a holiday or a make-up working day, or return it to the
+    Monday–Friday rule (kind "normal")."""
+    try:
+        if kind == "normal":
+            notice.remove_day(session, day, loaded_by=actor.username)
+        else:
+            notice.set_day(session, day, kind == "workday", name or None, loaded_by=actor.username)
+    except ZhiliError as exc:
+        session.rollback()
+        return _page(
+            request, session, actor, day.year, status_code=exc.status, error=exc.message(locale)
+        )
+    return _page(request, session, actor, day.year, corrected=day.isoformat())

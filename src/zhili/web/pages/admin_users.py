@@ -87,3 +87,23 @@ def create_user(
             form=form,
         )
     return _page(request, session, actor, status_code=201, created=user.username)
+
+
+@router.post("/admin/users/{username}", dependencies=[Depends(authorize("user.manage"))])
+def update_user(
+    request: Request,
+    username: str,
+    actor: CurrentActor,
+    session: DbSession,
+    locale: Locale,
+    roles: Annotated[list[str] | None, Form()] = None,
+    active: Annotated[str, Form()] = "true",
+) -> Response:
+    """Set a user's roles and whether the account is active (one form per row)."""
+    try:
+        users.set_roles(session, actor, username, tuple(roles or ()))
+        users.set_active(session, actor, username, active == "true")
+    except ZhiliError as exc:
+        session.rollback()
+        return _page(request, session, actor, status_code=exc.status, error=exc.message(locale))
+    return _page(request, session, actor, updated=username)
