@@ -130,4 +130,5 @@ def migrate(url: str, revision: str = "head") -> None:
 def import_models() -> None:
     """Import every model module so ``Base.metadata`` knows all tables."""
     import zhili.calendar.models
+    import zhili.catalog.models
     import zhili.identity.models  # noqa: F401

@@ -95,6 +95,33 @@ RULES: dict[str, Rule] = {
         ),
         _rule("calendar.read", "calendar:read", audience="authenticated", description="calendar"),
         _rule(
+            "catalog.read",
+            "catalog:read",
+            audience="authenticated",
+            description="browse the catalog's metadata (not the data)",
+        ),
+        _rule(
+            "catalog.manage",
+            "catalog:write",
+            global_roles=ADMIN,
+            org_roles=frozenset({R.data_steward, R.org_admin}),
+            description="describe and edit the resources of one's own organization",
+        ),
+        _rule(
+            "lake.ingest",
+            "lake:write",
+            global_roles=ADMIN,
+            org_roles=frozenset({R.data_steward}),
+            description="load versions of one's own organization's resources",
+        ),
+        _rule(
+            "lake.preview",
+            "lake:read",
+            global_roles=ADMIN,
+            org_roles=frozenset({R.data_steward, R.org_admin, R.approver, R.analyst}),
+            description="the provider's own staff see the first rows (others go through a grant)",
+        ),
+        _rule(
             "calendar.manage",
             "calendar:write",
             global_roles=ADMIN,

@@ -1,0 +1,372 @@
+"""Catalog operations: describe, edit (versioned and attributed), find and read resources.
+
+Every function takes the acting identity and asks the access policy; editing a resource
+writes a :class:`ResourceRevision` with the whole metadata snapshot and which fields
+changed, so a catalog entry's history can be audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from zhili.access import Actor, require
+from zhili.catalog import tableschema
+from zhili.catalog.models import (
+    Classification,
+    Grade,
+    LakeVersion,
+    OpenType,
+    Resource,
+    ResourceRevision,
+    ResourceTag,
+    SharingMethod,
+    SharingType,
+    UpdateCycle,
+)
+from zhili.clock import utcnow
+from zhili.errors import Conflict, InvalidInput, NotFound
+from zhili.identity.models import Organization
+from zhili.identity.orgs import get_org
+
+# class-item-heading-sequence (类-项-目-顺序码); class 1 base, 2 theme, 3 department.
+CODE_RE = re.compile(r"^(?P<cls>[123])-(?P<item>\d{2,3})-(?P<head>\d{2,3})-(?P<seq>\d{3,6})$")
+CLASS_DIGIT = {Classification.base: "1", Classification.theme: "2", Classification.department: "3"}
+EDITABLE = (
+    "name", "name_en", "summary", "format", "classification", "tags", "table_schema",
+    "sharing_type", "sharing_conditions", "legal_basis", "sharing_methods", "open_type",
+    "open_conditions", "update_cycle", "publish_date", "related", "grade",
+)  # fmt: skip
+
+
+@dataclass
+class ResourceSpec:
+    """What a data steward fills in for a catalog entry."""
+
+    code: str
+    name: str
+    provider_code: str
+    classification: str
+    table_schema: dict[str, Any]
+    sharing_type: str
+    open_type: str
+    update_cycle: str
+    grade: str
+    summary: str = ""
+    name_en: str | None = None
+    format: str = "table"
+    tags: list[str] = field(default_factory=list)
+    sharing_conditions: str | None = None
+    legal_basis: str | None = None
+    sharing_methods: list[str] = field(default_factory=lambda: ["api"])
+    open_conditions: str | None = None
+    publish_date: dt.date | None = None
+    related: list[str] = field(default_factory=list)
+
+
+def _choice(value: Any, enum: type, name: str) -> str:
+    valid = [e.value for e in enum]
+    if value not in valid:
+        raise InvalidInput(
+            "catalog.bad_choice",
+            "{field} must be one of {valid}, got {value!r}",
+            field=name,
+            valid=", ".join(valid),
+            value=value,
+        )
+    return str(value)
+
+
+def check_metadata(values: dict[str, Any]) -> dict[str, Any]:
+    """Validate the metadata fields present in ``values`` (a spec or a change set)."""
+    out = dict(values)
+    for name, enum in (
+        ("classification", Classification),
+        ("sharing_type", SharingType),
+        ("open_type", OpenType),
+        ("update_cycle", UpdateCycle),
+        ("grade", Grade),
+    ):
+        if name in out:
+            out[name] = _choice(out[name], enum, name)
+    if "sharing_methods" in out:
+        out["sharing_methods"] = [
+            _choice(m, SharingMethod, "sharing_methods") for m in out["sharing_methods"]
+        ]
+    if "table_schema" in out:
+        out["table_schema"] = tableschema.normalise(out["table_schema"])
+    if "name" in out and not str(out["name"]).strip():
+        raise InvalidInput("catalog.missing_field", "{field} is required", field="name")
+    if out.get("sharing_type") == SharingType.conditional and not out.get("sharing_conditions"):
+        raise InvalidInput(
+            "catalog.conditions_required",
+            "a conditional resource must state its sharing conditions",
+            field="sharing_conditions",
+        )
+    if out.get("sharing_type") == SharingType.none and not out.get("legal_basis"):
+        raise InvalidInput(
+            "catalog.legal_basis_required",
+            "a resource not shared must state its legal basis",
+            field="legal_basis",
+        )
+    for key in ("tags", "related"):
+        if key in out:
+            out[key] = sorted({str(t).strip() for t in out[key] if str(t).strip()})
+    return out
+
+
+def check_code(code: str, classification: str) -> None:
+    m = CODE_RE.match(code)
+    if not m:
+        raise InvalidInput(
+            "catalog.bad_code",
+            "resource code {value!r} must look like 3-01-001-000001 (class-item-heading-sequence)",
+            field="code",
+            value=code,
+        )
+    expected = CLASS_DIGIT[Classification(classification)]
+    if m.group("cls") != expected:
+        raise InvalidInput(
+            "catalog.code_class_mismatch",
+            "code {value} starts with class {got} but a {classification} resource uses {expected}",
+            field="code",
+            value=code,
+            got=m.group("cls"),
+            classification=classification,
+            expected=expected,
+        )
+
+
+def snapshot(resource: Resource) -> dict[str, Any]:
+    """The editable metadata as JSON-ready values."""
+    out: dict[str, Any] = {"code": resource.code, "provider": resource.provider.code}
+    for name in EDITABLE:
+        value = getattr(resource, name)
+        out[name] = value.isoformat() if isinstance(value, dt.date) else value
+    return out
+
+
+def create_resource(session: Session, actor: Actor, spec: ResourceSpec) -> Resource:
+    """Describe a new resource; stewards only for their own organization."""
+    provider = get_org(session, spec.provider_code)
+    require(actor, "catalog.manage", provider)
+    values = check_metadata({k: getattr(spec, k) for k in EDITABLE})
+    check_code(spec.code, values["classification"])
+    if session.scalar(select(Resource.id).where(Resource.code == spec.code)):
+        raise Conflict("catalog.code_exists", "resource code {code} exists", code=spec.code)
+    now = utcnow()
+    resource = Resource(
+        code=spec.code,
+        provider_id=provider.id,
+        revision=1,
+        created_at=now,
+        updated_at=now,
+        updated_by=actor.username,
+        **values,
+    )
+    resource.provider = provider
+    session.add(resource)
+    session.flush()
+    _sync_tags(session, resource)
+    session.add(
+        ResourceRevision(
+            resource_id=resource.id,
+            revision=1,
+            snapshot=snapshot(resource),
+            changed_fields=list(EDITABLE),
+            changed_by=actor.username,
+            changed_at=now,
+            note="created",
+        )
+    )
+    return resource
+
+
+def _sync_tags(session: Session, resource: Resource) -> None:
+    session.execute(delete(ResourceTag).where(ResourceTag.resource_id == resource.id))
+    session.add_all(ResourceTag(resource_id=resource.id, tag=t) for t in resource.tags)
+
+
+def get_resource(session: Session, code: str) -> Resource:
+    resource = session.scalar(select(Resource).where(Resource.code == code))
+    if resource is None:
+        raise NotFound("catalog.resource_not_found", "no resource with code {code}", code=code)
+    return resource
+
+
+def view_resource(session: Session, actor: Actor, code: str) -> Resource:
+    require(actor, "catalog.read")
+    return get_resource(session, code)
+
+
+def update_resource(
+    session: Session, actor: Actor, code: str, changes: dict[str, Any], note: str | None = None
+) -> Resource:
+    """Apply metadata changes as a new revision (nothing is written if nothing changed)."""
+    resource = get_resource(session, code)
+    require(actor, "catalog.manage", resource)
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise InvalidInput(
+            "catalog.not_editable", "{field} cannot be changed", field=sorted(unknown)[0]
+        )
+    merged = {**{k: getattr(resource, k) for k in EDITABLE}, **changes}
+    checked = check_metadata(merged)
+    changed = [k for k in EDITABLE if checked[k] != getattr(resource, k)]
+    if not changed:
+        return resource
+    if "classification" in changed:
+        check_code(resource.code, checked["classification"])
+    for name in changed:
+        setattr(resource, name, checked[name])
+    if "tags" in changed:
+        _sync_tags(session, resource)
+    resource.revision += 1
+    resource.updated_at = utcnow()
+    resource.updated_by = actor.username
+    session.add(
+        ResourceRevision(
+            resource_id=resource.id,
+            revision=resource.revision,
+            snapshot=snapshot(resource),
+            changed_fields=changed,
+            changed_by=actor.username,
+            changed_at=resource.updated_at,
+            note=note,
+        )
+    )
+    session.flush()
+    return resource
+
+
+def revisions(session: Session, actor: Actor, code: str) -> list[ResourceRevision]:
+    resource = view_resource(session, actor, code)
+    stmt = (
+        select(ResourceRevision)
+        .where(ResourceRevision.resource_id == resource.id)
+        .order_by(ResourceRevision.revision.desc())
+    )
+    return list(session.scalars(stmt))
+
+
+def versions(session: Session, actor: Actor, code: str) -> list[LakeVersion]:
+    resource = view_resource(session, actor, code)
+    stmt = (
+        select(LakeVersion)
+        .where(LakeVersion.resource_id == resource.id)
+        .order_by(LakeVersion.version.desc())
+    )
+    return list(session.scalars(stmt))
+
+
+FACETS = ("provider", "classification", "sharing_type", "open_type", "grade", "update_cycle")
+
+
+@dataclass
+class CatalogPage:
+    items: list[Resource]
+    total: int
+    facets: dict[str, list[tuple[str, int]]]
+
+
+def browse(
+    session: Session,
+    actor: Actor,
+    *,
+    q: str | None = None,
+    filters: dict[str, str] | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> CatalogPage:
+    """Filter the catalog and count each facet's values under the current filters."""
+    require(actor, "catalog.read")
+    filters = {k: v for k, v in (filters or {}).items() if v and k in (*FACETS, "tag")}
+    base = select(Resource).join(Organization, Resource.provider_id == Organization.id)
+    if q:
+        like = f"%{q.strip()}%"
+        base = base.where(
+            or_(Resource.name.like(like), Resource.summary.like(like), Resource.code.like(like),
+                Resource.name_en.like(like))
+        )  # fmt: skip
+
+    def column(name: str):
+        return Organization.code if name == "provider" else getattr(Resource, name)
+
+    def filtered(stmt, skip: str | None = None):
+        for name, value in filters.items():
+            if name == skip:
+                continue
+            if name == "tag":
+                tagged = select(ResourceTag.resource_id).where(ResourceTag.tag == value)
+                stmt = stmt.where(Resource.id.in_(tagged))
+            else:
+                stmt = stmt.where(column(name) == value)
+        return stmt
+
+    stmt = filtered(base)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = list(session.scalars(stmt.order_by(Resource.code).limit(limit).offset(offset)))
+    facets: dict[str, list[tuple[str, int]]] = {}
+    for name in FACETS:
+        sub = filtered(base, skip=name).subquery()
+        col = sub.c.provider_id if name == "provider" else sub.c[name]
+        counts = session.execute(
+            select(col, func.count()).group_by(col).order_by(func.count().desc())
+        )
+        if name == "provider":
+            ids = dict(counts.all())
+            codes = dict(
+                session.execute(
+                    select(Organization.id, Organization.code).where(Organization.id.in_(ids))
+                ).all()
+            )
+            facets[name] = [(codes[i], n) for i, n in ids.items()]
+        else:
+            facets[name] = [(str(v), int(n)) for v, n in counts]
+    ids = select(filtered(base, skip="tag").subquery().c.id)
+    tag_counts = session.execute(
+        select(ResourceTag.tag, func.count())
+        .where(ResourceTag.resource_id.in_(ids))
+        .group_by(ResourceTag.tag)
+        .order_by(func.count().desc(), ResourceTag.tag)
+        .limit(30)
+    )
+    facets["tag"] = [(str(t), int(n)) for t, n in tag_counts]
+    return CatalogPage(items=rows, total=total, facets=facets)
+
+
+def record_version(
+    session: Session,
+    resource: Resource,
+    *,
+    version: int,
+    mode: str,
+    rows_written: int,
+    total_rows: int,
+    size: int,
+    source: str | None,
+    by: str | None,
+    quality: dict[str, Any] | None = None,
+) -> LakeVersion:
+    """Note a committed lake version in the catalog (called after the Delta commit)."""
+    row = LakeVersion(
+        resource_id=resource.id,
+        version=version,
+        mode=mode,
+        rows_written=rows_written,
+        total_rows=total_rows,
+        bytes=size,
+        source=source,
+        committed_by=by,
+        committed_at=utcnow(),
+        quality=quality,
+    )
+    session.add(row)
+    resource.current_version = version
+    session.flush()
+    return row
