@@ -148,7 +148,7 @@ def test_browse_with_facets(world) -> None:
         assert page.total == 2
         assert dict(page.facets["sharing_type"]) == {"unconditional": 2, "conditional": 1}
         assert dict(page.facets["classification"]) == {"base": 1, "theme": 1}
-        assert service.browse(s, admin, q="人口").total == 1
+        assert service.browse(s, admin, q="人口").total == 2  # name or tag
         assert service.browse(s, admin, filters={"tag": "人口"}).total == 2
         assert service.browse(s, admin, filters={"provider": "PSB"}).total == 3
 
@@ -161,3 +161,49 @@ def test_table_schema_roundtrip() -> None:
     assert tableschema.personal_fields(clean) == ["id_number", "name"]
     items = tableschema.items(clean)
     assert items[0].primary_key and items[0].required and items[2].sensitivity == "none"
+
+
+def test_search_in_chinese_and_english(world) -> None:
+    admin = system_actor()
+    with world.db.session() as s:
+        service.create_resource(s, admin, spec())
+        service.create_resource(
+            s,
+            admin,
+            spec(
+                code="3-05-001-000002",
+                name="老年人公交卡信息",
+                name_en="Senior bus cards",
+                tags=["交通", "养老"],
+            ),
+        )
+        service.create_resource(
+            s,
+            admin,
+            spec(
+                code="2-02-001-000001",
+                classification="theme",
+                name="养老服务机构名录",
+                name_en="Elderly-care institutions",
+                tags=["养老"],
+            ),
+        )
+    with world.db.session() as s:
+
+        def codes(q: str) -> list[str]:
+            return [r.code for r in service.browse(s, admin, q=q).items]
+
+        assert codes("死亡证明") == ["3-05-001-000001"]
+        assert codes("老年") == ["3-05-001-000002"]
+        assert set(codes("养老")) == {"3-05-001-000002", "2-02-001-000001"}
+        assert codes("养老")[0] == "2-02-001-000001"  # in the name outranks a tag
+        assert codes("bus CARDS") == ["3-05-001-000002"]
+        assert codes("elderly care") == ["2-02-001-000001"]
+        assert codes("公民身份号码") != []  # item titles are searchable
+        assert codes("火星") == []
+        assert codes("3-05-001-000002") == ["3-05-001-000002"]
+        page = service.browse(s, admin, q="养老", filters={"classification": "theme"})
+        assert page.total == 1 and dict(page.facets["classification"]) == {
+            "theme": 1,
+            "department": 1,
+        }

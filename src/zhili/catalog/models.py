@@ -147,3 +147,18 @@ class LakeVersion(Base):
     committed_by: Mapped[str | None] = mapped_column(String(64))
     committed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     quality: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ResourceTerm(Base):
+    """A search term of a resource with its weight (name and tags count more than the
+    summary). Chinese text is segmented with jieba, English lower-cased, so one plain
+    index answers searches in both languages on SQLite and PostgreSQL alike."""
+
+    __tablename__ = "resource_terms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resource_id: Mapped[int] = mapped_column(
+        ForeignKey("resources.id", ondelete="CASCADE"), index=True
+    )
+    term: Mapped[str] = mapped_column(String(64), index=True)
+    weight: Mapped[int] = mapped_column(Integer)

@@ -12,11 +12,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from zhili.access import Actor, require
-from zhili.catalog import tableschema
+from zhili.catalog import search, tableschema
 from zhili.catalog.models import (
     Classification,
     Grade,
@@ -173,6 +173,7 @@ def create_resource(session: Session, actor: Actor, spec: ResourceSpec) -> Resou
     session.add(resource)
     session.flush()
     _sync_tags(session, resource)
+    search.index_resource(session, resource)
     session.add(
         ResourceRevision(
             resource_id=resource.id,
@@ -226,6 +227,7 @@ def update_resource(
         setattr(resource, name, checked[name])
     if "tags" in changed:
         _sync_tags(session, resource)
+    search.index_resource(session, resource)
     resource.revision += 1
     resource.updated_at = utcnow()
     resource.updated_by = actor.username
@@ -287,12 +289,12 @@ def browse(
     require(actor, "catalog.read")
     filters = {k: v for k, v in (filters or {}).items() if v and k in (*FACETS, "tag")}
     base = select(Resource).join(Organization, Resource.provider_id == Organization.id)
-    if q:
-        like = f"%{q.strip()}%"
-        base = base.where(
-            or_(Resource.name.like(like), Resource.summary.like(like), Resource.code.like(like),
-                Resource.name_en.like(like))
-        )  # fmt: skip
+    scores = search.matching(q) if q else None
+    if q and scores is None:
+        return CatalogPage(items=[], total=0, facets={name: [] for name in (*FACETS, "tag")})
+    if scores is not None:
+        ranked = scores.subquery()
+        base = base.join(ranked, ranked.c.resource_id == Resource.id)
 
     def column(name: str):
         return Organization.code if name == "provider" else getattr(Resource, name)
@@ -310,7 +312,8 @@ def browse(
 
     stmt = filtered(base)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = list(session.scalars(stmt.order_by(Resource.code).limit(limit).offset(offset)))
+    order = (ranked.c.score.desc(), Resource.code) if scores is not None else (Resource.code,)
+    rows = list(session.scalars(stmt.order_by(*order).limit(limit).offset(offset)))
     facets: dict[str, list[tuple[str, int]]] = {}
     for name in FACETS:
         sub = filtered(base, skip=name).subquery()
