@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from zhili.access import Actor, require
@@ -188,6 +189,11 @@ def create_resource(session: Session, actor: Actor, spec: ResourceSpec) -> Resou
     return resource
 
 
+def tagged(tag: str):
+    """Ids of resources carrying ``tag`` (a sub-select)."""
+    return select(ResourceTag.resource_id).where(ResourceTag.tag == tag)
+
+
 def _sync_tags(session: Session, resource: Resource) -> None:
     session.execute(delete(ResourceTag).where(ResourceTag.resource_id == resource.id))
     session.add_all(ResourceTag(resource_id=resource.id, tag=t) for t in resource.tags)
@@ -285,62 +291,106 @@ def browse(
     limit: int = 50,
     offset: int = 0,
 ) -> CatalogPage:
-    """Filter the catalog and count each facet's values under the current filters."""
+    """Filter the catalog and count each facet's values.
+
+    Facets are multi-select: a facet's counts apply every filter except its own, so
+    choosing 有条件共享 still shows how many 无条件共享 there are. A text query's matches
+    are materialised once in a temporary table, then every count is one GROUP BY in the
+    database (nothing per entry crosses into Python)."""
     require(actor, "catalog.read")
     filters = {k: v for k, v in (filters or {}).items() if v and k in (*FACETS, "tag")}
-    base = select(Resource).join(Organization, Resource.provider_id == Organization.id)
+    empty = CatalogPage(items=[], total=0, facets={name: [] for name in (*FACETS, "tag")})
     scores = search.matching(q) if q else None
     if q and scores is None:
-        return CatalogPage(items=[], total=0, facets={name: [] for name in (*FACETS, "tag")})
-    if scores is not None:
-        ranked = scores.subquery()
-        base = base.join(ranked, ranked.c.resource_id == Resource.id)
+        return empty
+    conn = session.connection()
+    hits = _materialise(conn, scores) if scores is not None else None
+    try:
+        # Counts run on narrow data: the query's matches copied with their facet columns,
+        # or the resources' single-column indexes — never the wide rows with schemas.
+        if hits is not None:
+            ident, source = hits.c.resource_id, hits
 
-    def column(name: str):
-        return Organization.code if name == "provider" else getattr(Resource, name)
-
-    def filtered(stmt, skip: str | None = None):
-        for name, value in filters.items():
-            if name == skip:
-                continue
-            if name == "tag":
-                tagged = select(ResourceTag.resource_id).where(ResourceTag.tag == value)
-                stmt = stmt.where(Resource.id.in_(tagged))
-            else:
-                stmt = stmt.where(column(name) == value)
-        return stmt
-
-    stmt = filtered(base)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    order = (ranked.c.score.desc(), Resource.code) if scores is not None else (Resource.code,)
-    rows = list(session.scalars(stmt.order_by(*order).limit(limit).offset(offset)))
-    facets: dict[str, list[tuple[str, int]]] = {}
-    for name in FACETS:
-        sub = filtered(base, skip=name).subquery()
-        col = sub.c.provider_id if name == "provider" else sub.c[name]
-        counts = session.execute(
-            select(col, func.count()).group_by(col).order_by(func.count().desc())
-        )
-        if name == "provider":
-            ids = dict(counts.all())
-            codes = dict(
-                session.execute(
-                    select(Organization.id, Organization.code).where(Organization.id.in_(ids))
-                ).all()
-            )
-            facets[name] = [(codes[i], n) for i, n in ids.items()]
+            def col(name: str) -> Any:
+                return hits.c["provider_id" if name == "provider" else name]
         else:
-            facets[name] = [(str(v), int(n)) for v, n in counts]
-    ids = select(filtered(base, skip="tag").subquery().c.id)
-    tag_counts = session.execute(
-        select(ResourceTag.tag, func.count())
-        .where(ResourceTag.resource_id.in_(ids))
-        .group_by(ResourceTag.tag)
-        .order_by(func.count().desc(), ResourceTag.tag)
-        .limit(30)
+            ident, source = Resource.id, Resource.__table__
+
+            def col(name: str) -> Any:
+                return Resource.provider_id if name == "provider" else getattr(Resource, name)
+
+        base = select(ident).select_from(source)
+
+        def filtered(stmt: Any, skip: str | None = None) -> Any:
+            for name, value in filters.items():
+                if name == skip:
+                    continue
+                if name == "tag":
+                    stmt = stmt.where(ident.in_(tagged(value)))
+                elif name == "provider":
+                    org = select(Organization.id).where(Organization.code == value)
+                    stmt = stmt.where(col(name) == org.scalar_subquery())
+                else:
+                    stmt = stmt.where(col(name) == value)
+            return stmt
+
+        facets: dict[str, list[tuple[str, int]]] = {}
+        for name in FACETS:
+            stmt = filtered(base.with_only_columns(col(name), func.count()), skip=name)
+            counts = [(v, int(n)) for v, n in conn.execute(stmt.group_by(col(name)))]
+            if name == "provider":
+                ids = [v for v, _ in counts]
+                codes = dict(
+                    conn.execute(
+                        select(Organization.id, Organization.code).where(Organization.id.in_(ids))
+                    ).all()
+                )
+                counts = [(codes[v], n) for v, n in counts]
+            facets[name] = sorted(((str(v), n) for v, n in counts), key=lambda x: (-x[1], x[0]))
+        tag_stmt = select(ResourceTag.tag, func.count()).group_by(ResourceTag.tag)
+        if hits is not None or set(filters) - {"tag"}:
+            tag_stmt = tag_stmt.where(
+                ResourceTag.resource_id.in_(filtered(base, skip="tag").subquery().select())
+            )
+        tag_stmt = tag_stmt.order_by(func.count().desc(), ResourceTag.tag).limit(30)
+        facets["tag"] = [(str(t), int(n)) for t, n in conn.execute(tag_stmt)]
+        everything = filtered(base)
+        total = int(conn.execute(everything.with_only_columns(func.count())).scalar() or 0)
+        order = (hits.c.score.desc(), hits.c.code) if hits is not None else (Resource.code,)
+        page_ids = list(
+            conn.execute(everything.order_by(*order).limit(limit).offset(offset)).scalars()
+        )
+    finally:
+        if hits is not None:
+            hits.drop(conn)
+    loaded = {r.id: r for r in session.scalars(select(Resource).where(Resource.id.in_(page_ids)))}
+    return CatalogPage(items=[loaded[i] for i in page_ids], total=total, facets=facets)
+
+
+def _materialise(conn: Any, scores: Any) -> Table:
+    """Copy a text query's matches, with score and facet columns, into a temporary table
+    once; every facet count then reads this narrow table."""
+    hits = Table(
+        f"zh_hits_{uuid.uuid4().hex[:12]}",
+        MetaData(),
+        Column("resource_id", Integer, primary_key=True),
+        Column("score", Integer),
+        Column("provider_id", Integer),
+        *(Column(name, String(40)) for name in FACETS[1:]),
+        Column("code", String(40)),
+        prefixes=["TEMPORARY"],
     )
-    facets["tag"] = [(str(t), int(n)) for t, n in tag_counts]
-    return CatalogPage(items=rows, total=total, facets=facets)
+    hits.create(conn)
+    matched = scores.subquery()
+    rows = select(
+        matched.c.resource_id,
+        matched.c.score,
+        Resource.provider_id,
+        *(getattr(Resource, name) for name in FACETS[1:]),
+        Resource.code,
+    ).join(Resource, Resource.id == matched.c.resource_id)
+    conn.execute(insert(hits).from_select([c.name for c in hits.columns], rows))
+    return hits
 
 
 def record_version(
