@@ -19,11 +19,14 @@ from zhili.db import Database
 from zhili.identity.models import Organization, User, UserRole
 from zhili.identity.orgs import OrgSpec, bulk_upsert_orgs
 from zhili.identity.passwords import hash_password
+from zhili.synth.catalog import catalog_entries
 from zhili.synth.city import City, build_city
 from zhili.synth.departments import departments
 from zhili.synth.population import write_population
 
 DEMO_SEED = 20261124
+POPULATION_CODE = "1-01-001-000001"  # 人口基础信息, provided by 公安局
+LEGAL_PERSONS_CODE = "1-02-001-000001"  # 法人单位基础信息, provided by 市场监管委
 ADMIN = system_actor("demo")
 
 # username, display name, org ("BUREAU" = the big-data bureau, else a department short
@@ -46,6 +49,8 @@ DEMO_ACCOUNTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 @dataclass(frozen=True, slots=True)
 class DemoReport:
     orgs_created: int
+    resources_created: int
+    population_version: int | None
     accounts: list[tuple[str, str, str]]  # username, password, roles
     people: int
     population_dir: Path
@@ -131,6 +136,93 @@ def _accounts(session: Session, city: City, home: Path) -> list[tuple[str, str, 
     return out
 
 
+def build_catalog(session: Session) -> int:
+    """Describe the demo catalog (62 resources across the departments); keeps existing."""
+    from zhili.catalog.models import Resource
+    from zhili.catalog.service import ResourceSpec, create_resource
+
+    by_short = {d.short: d.code for d in departments()}
+    existing = set(session.scalars(select(Resource.code)))
+    created = 0
+    for e in catalog_entries():
+        if e.code in existing:
+            continue
+        create_resource(
+            session,
+            ADMIN,
+            ResourceSpec(
+                code=e.code,
+                name=e.name,
+                name_en=e.name_en,
+                provider_code=by_short[e.provider],
+                classification=e.classification,
+                table_schema=e.schema,
+                sharing_type=e.sharing_type,
+                sharing_conditions=e.sharing_conditions,
+                legal_basis=e.legal_basis,
+                sharing_methods=list(e.methods),
+                open_type=e.open_type,
+                update_cycle=e.update_cycle,
+                grade=e.grade,
+                summary=e.summary,
+                tags=list(e.tags),
+            ),
+        )
+        created += 1
+    return created
+
+
+def load_legal_persons(db: Database, home: Path, city: City, people: int, seed: int) -> int | None:
+    """Generate companies (one per 20 residents) and load them into 法人单位基础信息."""
+    import pyarrow.parquet as pq
+
+    from zhili.catalog.loading import load_file
+    from zhili.catalog.service import get_resource
+    from zhili.synth.legal_persons import legal_persons
+
+    count = max(people // 20, 100)
+    path = home / "synth" / f"legal_persons_{count}_{seed}.parquet"
+    with db.session() as session:
+        resource = get_resource(session, LEGAL_PERSONS_CODE)
+        if resource.current_version is not None and path.exists():
+            return resource.current_version
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(legal_persons(count, seed, city), path, compression="zstd")
+        row = load_file(
+            session, ADMIN, home=home, code=LEGAL_PERSONS_CODE, path=path,
+            filename=path.name, mode="replace",
+        )  # fmt: skip
+        return row.version
+
+
+def load_population(db: Database, home: Path, pop_dir: Path) -> int | None:
+    """Load the generated residents into 人口基础信息 as a new version (replace), once per
+    generated population."""
+    from zhili.catalog.loading import load_file
+    from zhili.catalog.service import get_resource
+
+    with db.session() as session:
+        resource = get_resource(session, POPULATION_CODE)
+        stamp = pop_dir / "_LOADED"
+        if resource.current_version is not None and stamp.exists():
+            return resource.current_version
+        files = sorted(pop_dir.glob("part-*.parquet"))
+        version = None
+        for i, path in enumerate(files):
+            row = load_file(
+                session,
+                ADMIN,
+                home=home,
+                code=POPULATION_CODE,
+                path=path,
+                filename=path.name,
+                mode="replace" if i == 0 else "append",
+            )
+            version = row.version
+        stamp.write_text(str(version))
+        return version
+
+
 def build_demo(
     db: Database,
     home: Path,
@@ -145,6 +237,7 @@ def build_demo(
     with db.session() as session:
         created = bulk_upsert_orgs(session, city_org_specs(city))
         accounts = _accounts(session, city, home)
+        resources = build_catalog(session)
         (home / "city").mkdir(parents=True, exist_ok=True)
         for level in ("district", "street", "community", "grid"):
             path = home / "city" / f"{level}.geojson"
@@ -165,8 +258,13 @@ def build_demo(
             json.dumps({"request": wanted, "summary": summary.as_dict()}, ensure_ascii=False)
         )
         built = True
+        (pop_dir / "_LOADED").unlink(missing_ok=True)
+    population_version = load_population(db, home, pop_dir)
+    load_legal_persons(db, home, city, people, seed)
     return DemoReport(
         orgs_created=created,
+        resources_created=resources,
+        population_version=population_version,
         accounts=accounts,
         people=people,
         population_dir=pop_dir,

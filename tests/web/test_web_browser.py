@@ -5,14 +5,9 @@ Screenshots go to test-artifacts/ for people to look at."""
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -23,15 +18,9 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture()
-def live_server(app, world) -> Iterator[str]:
-    """The real app on a loopback port, in a thread, with a district polygon to draw."""
+def live_server(live_url: str, world) -> str:
+    """The served app with two district polygons to draw and an admin to log in."""
     from zhili.identity.orgs import OrgSpec, upsert_org
 
     with world.db.session() as s:
@@ -40,26 +29,11 @@ def live_server(app, world) -> Iterator[str]:
             ring = [[x, 39.0], [x + 0.1, 39.0], [x + 0.1, 39.1], [x, 39.1], [x, 39.0]]
             upsert_org(
                 s,
-                OrgSpec(
-                    code,
-                    name,
-                    "district",
-                    "government",
-                    "CITY",
-                    geometry={"type": "Polygon", "coordinates": [ring]},
-                ),
-            )
+                OrgSpec(code, name, "district", "government", "CITY",
+                        geometry={"type": "Polygon", "coordinates": [ring]}),
+            )  # fmt: skip
     world.user("admin", "BUREAU", "platform_admin")
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    return live_url
 
 
 @pytest.fixture()

@@ -22,6 +22,11 @@ AUTH = "authenticated"
 ADMIN = frozenset({Role.platform_admin})
 ORG_MANAGERS = frozenset({Role.platform_admin, Role.org_admin})
 USER_READERS = frozenset({Role.platform_admin, Role.org_admin, Role.auditor})
+STEWARDS = frozenset({Role.platform_admin, Role.data_steward, Role.org_admin})
+LOADERS = frozenset({Role.platform_admin, Role.data_steward})
+PREVIEWERS = frozenset(
+    {Role.platform_admin, Role.data_steward, Role.org_admin, Role.approver, Role.analyst}
+)
 
 EXPECT: dict[tuple[str, str], object] = {
     ("GET", "/healthz"): PUBLIC,
@@ -49,6 +54,29 @@ EXPECT: dict[tuple[str, str], object] = {
     ("POST", "/api/v1/calendar/years/{year}"): ADMIN,
     ("PUT", "/api/v1/calendar/days/{day}"): ADMIN,
     ("DELETE", "/api/v1/calendar/days/{day}"): ADMIN,
+    ("GET", "/api/v1/catalog"): AUTH,
+    ("POST", "/api/v1/catalog"): STEWARDS,
+    ("GET", "/api/v1/catalog/{code}"): AUTH,
+    ("PATCH", "/api/v1/catalog/{code}"): STEWARDS,
+    ("GET", "/api/v1/catalog/{code}/schema"): AUTH,
+    ("GET", "/api/v1/catalog/{code}/revisions"): AUTH,
+    ("GET", "/api/v1/catalog/{code}/versions"): AUTH,
+    ("POST", "/api/v1/catalog/{code}/versions"): LOADERS,
+    ("GET", "/api/v1/catalog/{code}/preview"): PREVIEWERS,
+    ("GET", "/api/v1/catalog/{code}/datapackage"): PUBLIC,
+    ("GET", "/catalog"): AUTH,
+    ("GET", "/catalog/new"): STEWARDS,
+    ("POST", "/catalog/new"): STEWARDS,
+    ("GET", "/catalog/{code}"): AUTH,
+    ("POST", "/catalog/{code}/upload"): LOADERS,
+    ("GET", "/api/3/action/{action}"): PUBLIC,
+    ("POST", "/api/3/action/{action}"): PUBLIC,
+    ("GET", "/api/action/{action}"): PUBLIC,
+    ("POST", "/api/action/{action}"): PUBLIC,
+    ("GET", "/open"): PUBLIC,
+    ("GET", "/open/{code}"): PUBLIC,
+    ("GET", "/dcat/catalog.jsonld"): PUBLIC,
+    ("GET", "/dcat/catalog.ttl"): PUBLIC,
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
     ("POST", "/logout"): PUBLIC,
@@ -146,6 +174,7 @@ def _params(client: TestClient, actor: str) -> dict[str, Callable[[], str]]:
         "day": lambda: "2025-10-08",
         "year": lambda: "2025",
         "month": lambda: "10",
+        "action": lambda: "package_list",
     }
 
 

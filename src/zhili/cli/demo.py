@@ -40,6 +40,10 @@ def demo(
         f"[green]✓[/] {report.orgs_created} organizations created; "
         f"{report.people:,} residents {what} in {report.population_dir}"
     )
+    console.print(
+        f"[green]✓[/] catalog: {report.resources_created} resources described; "
+        f"人口基础信息 at lake version {report.population_version}"
+    )
     console.print(f"[green]✓[/] demo ready in {elapsed:.1f} s")
     table = Table(title="演示账号 demo accounts")
     table.add_column("username")

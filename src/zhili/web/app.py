@@ -19,8 +19,19 @@ from zhili.settings import Settings, get_settings
 from zhili.web import problems
 from zhili.web.api import auth as api_auth
 from zhili.web.api import calendar as api_calendar
+from zhili.web.api import catalog as api_catalog
+from zhili.web.api import ckan as api_ckan
 from zhili.web.api import docs, health, orgs, tokens, users
-from zhili.web.pages import account, admin_calendar, admin_orgs, admin_users, home, login
+from zhili.web.pages import (
+    account,
+    admin_calendar,
+    admin_orgs,
+    admin_users,
+    catalog,
+    home,
+    login,
+    portal,
+)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -32,8 +43,12 @@ ROUTERS = (
     orgs.router,
     users.router,
     api_calendar.router,
+    api_catalog.router,
+    api_ckan.router,
     login.router,
     home.router,
+    catalog.router,
+    portal.router,
     account.router,
     admin_orgs.router,
     admin_users.router,

@@ -61,7 +61,9 @@ def get_actor(request: Request, session: DbSession) -> Actor:
         return cached
     actor = ANONYMOUS
     request.state.session_csrf = None
-    auth = request.headers.get("authorization", "")
+    auth = request.headers.get("authorization", "") or request.headers.get("x-ckan-api-key", "")
+    if auth.startswith("zhl_"):
+        auth = f"Bearer {auth}"  # CKAN clients send the bare key
     if auth:
         scheme, _, raw = auth.partition(" ")
         if scheme.lower() != "bearer" or not raw:

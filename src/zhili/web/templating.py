@@ -18,6 +18,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 # (nav id, url, action) — the label is the catalog entry "nav.<id>".
 NAV: tuple[tuple[str, str, str], ...] = (
     ("home", "/", "page.home"),
+    ("catalog", "/catalog", "catalog.read"),
+    ("open", "/open", "portal.read"),
     ("orgs", "/admin/orgs", "org.read"),
     ("users", "/admin/users", "user.read"),
     ("calendar", "/admin/calendar", "calendar.read"),

@@ -1,0 +1,133 @@
+"""Loading a resource's data: the catalog side of an ingest.
+
+The lake validates and commits a Delta version; this module checks who may load, where
+the resource's table lives (``ZHILI_HOME/lake/<resource id>``), and records the committed
+version with its row counts and quality in the catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from zhili.access import Actor, require
+from zhili.catalog.models import LakeVersion, Resource
+from zhili.catalog.service import get_resource, record_version
+from zhili.errors import InvalidInput
+from zhili.lake import LakeTable, detect_source, ingest
+from zhili.lake.quality import measure
+
+MODES = ("append", "replace", "upsert")
+
+
+def table_for(home: Path, resource: Resource) -> LakeTable:
+    return LakeTable(str(home / "lake" / f"r{resource.id:06d}"))
+
+
+def load_file(
+    session: Session,
+    actor: Actor,
+    *,
+    home: Path,
+    code: str,
+    path: Path,
+    filename: str,
+    mode: str = "append",
+    progress: Callable[[int], None] | None = None,
+) -> LakeVersion:
+    """Validate ``path`` against the resource's items and commit it as a new version.
+    Raises the lake's validation error (with the Frictionless-shaped report) on bad data;
+    then nothing is committed and the catalog is unchanged."""
+    resource = get_resource(session, code)
+    require(actor, "lake.ingest", resource)
+    if mode not in MODES:
+        raise InvalidInput(
+            "catalog.bad_mode",
+            "mode must be one of {valid}, got {value!r}",
+            field="mode",
+            valid=", ".join(MODES),
+            value=mode,
+        )
+    if mode == "upsert" and not resource.table_schema.get("primaryKey"):
+        raise InvalidInput(
+            "catalog.upsert_needs_key", "upsert needs a primary key in the items", field="mode"
+        )
+    table = table_for(home, resource)
+    source = detect_source(path, filename)
+    result = ingest(
+        source,
+        resource.table_schema,
+        table,
+        mode,  # type: ignore[arg-type]
+        progress=progress,
+        commit_properties={"zhili.by": actor.username or "", "zhili.source": filename},
+    )
+    quality: dict[str, Any] = measure(table, resource.table_schema, result.version).as_dict()
+    return record_version(
+        session,
+        resource,
+        version=result.version,
+        mode=mode,
+        rows_written=result.rows,
+        total_rows=table.row_count(result.version),
+        size=result.bytes,
+        source=filename,
+        by=actor.username,
+        quality=quality,
+    )
+
+
+def preview(
+    session: Session,
+    actor: Actor,
+    *,
+    home: Path,
+    code: str,
+    limit: int = 20,
+    version: int | None = None,
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The first rows of a version for the provider's own staff; personal items are
+    masked even here (a preview is for checking shape, not for reading people)."""
+    from zhili.catalog.tableschema import personal_fields
+
+    resource = get_resource(session, code)
+    require(actor, "lake.preview", resource)
+    table = table_for(home, resource)
+    if not table.exists():
+        return [f["name"] for f in resource.table_schema["fields"]], []
+    data = table.to_arrow(version=version).slice(0, limit).to_pylist()
+    hidden = set(personal_fields(resource.table_schema))
+    for row in data:
+        for name in hidden:
+            if row.get(name) is not None:
+                text = str(row[name])
+                row[name] = (
+                    text[:1] + "*" * max(len(text) - 2, 1) + (text[-1:] if len(text) > 2 else "")
+                )
+    return [f["name"] for f in resource.table_schema["fields"]], data
+
+
+def package_file(
+    session: Session, actor: Actor, *, home: Path, code: str, version: int | None = None
+) -> tuple[Resource, Path]:
+    """A version as a Frictionless Data Package zip: open resources for anyone (the open
+    data portal), otherwise the provider's own staff."""
+    from zhili.catalog.datapackage import temp_package
+    from zhili.catalog.models import OpenType
+    from zhili.errors import NotFound
+
+    resource = get_resource(session, code)
+    if resource.open_type != OpenType.open:
+        require(actor, "lake.preview", resource)
+    table = table_for(home, resource)
+    if not table.exists():
+        raise NotFound("catalog.no_data", "resource {code} has no data yet", code=code)
+    if version is not None and not 0 <= version <= table.version():
+        raise NotFound(
+            "catalog.no_such_version", "resource {code} has no version {version}",
+            code=code, version=version,
+        )  # fmt: skip
+    return resource, temp_package(resource, table, version)

@@ -1,0 +1,250 @@
+"""The catalog over HTTP: browse with facets, describe and edit resources, their Table
+Schema, revisions, lake versions, loads and the provider's preview."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
+
+from zhili.catalog import loading, service, tableschema
+from zhili.catalog.models import LakeVersion, Resource, ResourceRevision
+from zhili.errors import InvalidInput
+from zhili.web.deps import CurrentActor, DbSession, SettingsDep, authorize
+
+router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
+READ = [Depends(authorize("catalog.read"))]
+MANAGE = [Depends(authorize("catalog.manage"))]
+INGEST = [Depends(authorize("lake.ingest"))]
+PREVIEW = [Depends(authorize("lake.preview"))]
+MAX_UPLOAD = 4 * 1024**3  # 4 GiB; the upload is spooled to disk, never held in memory
+
+
+class ResourceIn(BaseModel):
+    code: str = Field(description="class-item-heading-sequence, e.g. 3-05-001-000001")
+    name: str
+    provider_code: str
+    classification: str
+    table_schema: dict[str, Any]
+    sharing_type: str
+    open_type: str
+    update_cycle: str
+    grade: str
+    summary: str = ""
+    name_en: str | None = None
+    format: str = "table"
+    tags: list[str] = Field(default_factory=list)
+    sharing_conditions: str | None = None
+    legal_basis: str | None = None
+    sharing_methods: list[str] = Field(default_factory=lambda: ["api"])
+    open_conditions: str | None = None
+    publish_date: dt.date | None = None
+    related: list[str] = Field(default_factory=list)
+
+
+class ResourcePatch(BaseModel):
+    changes: dict[str, Any]
+    note: str | None = None
+
+
+def resource_out(r: Resource) -> dict[str, Any]:
+    return {
+        **service.snapshot(r),
+        "provider_name": r.provider.name,
+        "revision": r.revision,
+        "current_version": r.current_version,
+        "updated_at": r.updated_at.isoformat(),
+        "updated_by": r.updated_by,
+        "personal_items": tableschema.personal_fields(r.table_schema),
+    }
+
+
+def version_out(v: LakeVersion) -> dict[str, Any]:
+    return {
+        "version": v.version,
+        "mode": v.mode,
+        "rows_written": v.rows_written,
+        "total_rows": v.total_rows,
+        "bytes": v.bytes,
+        "source": v.source,
+        "committed_by": v.committed_by,
+        "committed_at": v.committed_at.isoformat(),
+        "quality": v.quality,
+    }
+
+
+def revision_out(r: ResourceRevision) -> dict[str, Any]:
+    return {
+        "revision": r.revision,
+        "changed_fields": r.changed_fields,
+        "changed_by": r.changed_by,
+        "changed_at": r.changed_at.isoformat(),
+        "note": r.note,
+        "snapshot": r.snapshot,
+    }
+
+
+@router.get("", dependencies=READ)
+def browse(
+    actor: CurrentActor,
+    session: DbSession,
+    q: str | None = None,
+    provider: str | None = None,
+    classification: str | None = None,
+    sharing_type: str | None = None,
+    open_type: str | None = None,
+    grade: str | None = None,
+    update_cycle: str | None = None,
+    tag: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    filters = {
+        "provider": provider,
+        "classification": classification,
+        "sharing_type": sharing_type,
+        "open_type": open_type,
+        "grade": grade,
+        "update_cycle": update_cycle,
+        "tag": tag,
+    }
+    page = service.browse(session, actor, q=q, filters=filters, limit=limit, offset=offset)
+    return {
+        "total": page.total,
+        "limit": limit,
+        "offset": offset,
+        "items": [resource_out(r) for r in page.items],
+        "facets": {k: [{"value": v, "count": n} for v, n in vs] for k, vs in page.facets.items()},
+    }
+
+
+@router.post("", dependencies=MANAGE, status_code=201)
+def create(body: ResourceIn, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
+    spec = service.ResourceSpec(**body.model_dump())
+    return resource_out(service.create_resource(session, actor, spec))
+
+
+@router.get("/{code}", dependencies=READ)
+def show(code: str, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
+    return resource_out(service.view_resource(session, actor, code))
+
+
+@router.patch("/{code}", dependencies=MANAGE)
+def edit(code: str, body: ResourcePatch, actor: CurrentActor, session: DbSession) -> dict:
+    return resource_out(service.update_resource(session, actor, code, body.changes, body.note))
+
+
+@router.get("/{code}/schema", dependencies=READ)
+def table_schema(code: str, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
+    """The items as a Frictionless Table Schema v2 document."""
+    return tableschema.export(service.view_resource(session, actor, code).table_schema)
+
+
+@router.get("/{code}/revisions", dependencies=READ)
+def revisions(code: str, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
+    return {"items": [revision_out(r) for r in service.revisions(session, actor, code)]}
+
+
+@router.get("/{code}/versions", dependencies=READ)
+def versions(code: str, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
+    return {"items": [version_out(v) for v in service.versions(session, actor, code)]}
+
+
+@router.post("/{code}/versions", dependencies=INGEST, status_code=201)
+def load(
+    code: str,
+    actor: CurrentActor,
+    session: DbSession,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File()],
+    mode: Annotated[str, Form()] = "append",
+) -> dict[str, Any]:
+    """Upload a file (CSV, JSON/JSONL, Parquet, XLSX) as a new version; 422 with the
+    validation report when any row is bad (nothing is committed then)."""
+    with spooled(file) as path:
+        version = loading.load_file(
+            session,
+            actor,
+            home=settings.home,
+            code=code,
+            path=path,
+            filename=file.filename or path.name,
+            mode=mode,
+        )
+    return version_out(version)
+
+
+@router.get("/{code}/preview", dependencies=PREVIEW)
+def preview(
+    code: str,
+    actor: CurrentActor,
+    session: DbSession,
+    settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    version: Annotated[int | None, Query(ge=0)] = None,
+) -> dict[str, Any]:
+    fields, rows = loading.preview(
+        session, actor, home=settings.home, code=code, limit=limit, version=version
+    )
+    return {"fields": fields, "rows": rows}
+
+
+@router.get(
+    "/{code}/datapackage",
+    dependencies=[Depends(authorize("portal.read"))],
+    response_class=FileResponse,
+)
+def datapackage(
+    code: str,
+    actor: CurrentActor,
+    session: DbSession,
+    settings: SettingsDep,
+    version: Annotated[int | None, Query(ge=0)] = None,
+) -> FileResponse:
+    """A version as a Frictionless Data Package (zip of datapackage.json + CSV). Open
+    resources are downloadable by anyone; others by the provider's own staff."""
+    resource, path = loading.package_file(
+        session, actor, home=settings.home, code=code, version=version
+    )
+    return FileResponse(
+        path,
+        media_type="application/zip",
+        filename=f"{resource.code}.zip",
+        background=BackgroundTask(path.unlink, missing_ok=True),
+    )
+
+
+class spooled:
+    """Copy an upload to a temporary file on disk (streamed) and remove it afterwards."""
+
+    def __init__(self, upload: UploadFile) -> None:
+        self.upload = upload
+        self.dir = Path(tempfile.mkdtemp(prefix="zhili-upload-"))
+
+    def __enter__(self) -> Path:
+        name = Path(self.upload.filename or "upload").name or "upload"
+        path = self.dir / name
+        written = 0
+        with path.open("wb") as out:
+            while chunk := self.upload.file.read(1024 * 1024):
+                written += len(chunk)
+                if written > MAX_UPLOAD:
+                    shutil.rmtree(self.dir, ignore_errors=True)
+                    raise InvalidInput(
+                        "catalog.upload_too_large",
+                        "the upload exceeds {max} bytes",
+                        field="file",
+                        max=MAX_UPLOAD,
+                    )
+                out.write(chunk)
+        return path
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
