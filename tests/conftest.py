@@ -164,3 +164,27 @@ def login(client: TestClient) -> Callable[[str, str], str]:
         return token
 
     return do
+
+
+@pytest.fixture()
+def live_url(app) -> Iterator[str]:
+    """The real app served by uvicorn on a free loopback port, for real HTTP clients
+    (chromium, ckanapi)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

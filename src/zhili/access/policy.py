@@ -54,6 +54,12 @@ RULES: dict[str, Rule] = {
         _rule("system.health", "public", audience="public", description="liveness/readiness"),
         _rule("page.login", "public", audience="public", description="log in or out"),
         _rule("i18n.switch", "public", audience="public", description="choose UI language"),
+        _rule(
+            "portal.read",
+            "public",
+            audience="public",
+            description="the open-data portal and DCAT catalog (published resources only)",
+        ),
         _rule("page.home", "account", audience="authenticated", description="home page"),
         _rule("account.read", "account", audience="authenticated", description="own account"),
         _rule("account.update", "account", audience="authenticated", description="own prefs"),
