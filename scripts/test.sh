@@ -68,7 +68,7 @@ fi
 # --- pytest ----------------------------------------------------------------------------
 PYTEST=("$PY" -m pytest -q -p no:cacheprovider -c pyproject.toml)
 if ((WORKERS > 1)) && "$PY" -c 'import xdist' 2>/dev/null; then
-  PYTEST+=(-n "$WORKERS")
+  PYTEST+=(-n "$WORKERS" --dist loadfile) # one file, one worker: one Spark session
 fi
 
 # Count one outcome (passed, failed, errors, skipped) in pytest's closing line.

@@ -91,3 +91,16 @@ def test_every_error_code_raised_has_a_message() -> None:
         codes.update(re.findall(pattern, path.read_text()))
     missing = sorted(c for c in codes if f"errors.{c}" not in zh)
     assert not missing, missing
+
+
+def test_translations_use_the_same_placeholders() -> None:
+    """A translation naming a placeholder the English text does not (or missing one) would
+    show raw ``{braces}`` to users. ``first_zh`` stands for ``first`` in Chinese."""
+    zh = json.loads((I18N / "zh-CN.json").read_text())
+    en = json.loads((I18N / "en.json").read_text())
+
+    def names(text: str) -> set[str]:
+        return {n.removesuffix("_zh") for n in re.findall(r"\{(\w+)[^}]*\}", text)}
+
+    wrong = sorted(k for k in en if names(en[k]) != names(zh[k]))
+    assert not wrong, wrong
