@@ -156,3 +156,49 @@ def test_datapackage_download(steward: TestClient, client: TestClient) -> None:
     assert steward.get(f"{url}/datapackage?version=5").status_code == 404
     steward.cookies.clear()
     assert steward.get(f"{url}/datapackage").status_code == 401  # closed: staff only
+
+
+def test_rows_pages_filters_and_export(steward: TestClient) -> None:
+    url = "/api/v1/catalog/3-03-001-000001"
+    assert steward.get(f"{url}/rows").status_code == 404  # no data yet
+    steward.post(f"{url}/versions", files={"file": ("d.csv", GOOD.encode(), "text/csv")})
+    first = steward.get(f"{url}/rows?limit=1&total=true&sort=-death_date").json()
+    assert first["total"] == 2 and first["version"] == 0
+    assert first["rows"][0]["name"] == "李四"  # the provider's staff see their own data
+    second = steward.get(
+        f"{url}/rows", params={"limit": 1, "sort": "-death_date", "after": first["next"]}
+    ).json()
+    assert second["rows"][0]["name"] == "张三" and second["next"] is None
+    one = steward.get(f"{url}/rows", params={"filter": "death_date:ge:2026-10-02"}).json()
+    assert [r["name"] for r in one["rows"]] == ["李四"]
+    bad = steward.get(f"{url}/rows", params={"filter": "colour:eq:red"})
+    assert bad.status_code == 422 and bad.json()["field"] == "colour"
+    csv = steward.get(f"{url}/export?format=csv&sort=id_number")
+    assert csv.status_code == 200 and csv.text.count("\n") == 3 and "张三" in csv.text
+
+
+def test_outsiders_read_open_resources_masked(client: TestClient, world) -> None:
+    from zhili.access import system_actor
+    from zhili.catalog.service import ResourceSpec, create_resource
+
+    with world.db.session() as s:
+        create_resource(s, system_actor(), ResourceSpec(
+            **{**RESOURCE, "code": "3-03-001-000009", "open_type": "open",
+               "sharing_type": "unconditional", "sharing_conditions": None}))  # fmt: skip
+    world.user("psb.steward", "PSB", "data_steward")
+    r = client.post(
+        "/api/v1/auth/login", json={"username": "psb.steward", "password": "correct-horse-battery"}
+    )
+    client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+    client.post(
+        "/api/v1/catalog/3-03-001-000009/versions",
+        files={"file": ("d.csv", GOOD.encode(), "text/csv")},
+    )
+    client.post("/api/v1/auth/logout")
+    client.cookies.clear()
+    rows = client.get("/api/v1/catalog/3-03-001-000009/rows").json()["rows"]
+    assert {r["name"] for r in rows} == {"张*", "李*"}
+    assert all(r["id_number"].startswith("1*") for r in rows)
+    export = client.get("/api/v1/catalog/3-03-001-000009/export?format=jsonl").text
+    assert "id_number" not in export and "death_date" in export
+    assert client.get("/api/v1/catalog/3-03-001-000001/rows").status_code == 404

@@ -64,6 +64,8 @@ EXPECT: dict[tuple[str, str], object] = {
     ("POST", "/api/v1/catalog/{code}/versions"): LOADERS,
     ("GET", "/api/v1/catalog/{code}/preview"): PREVIEWERS,
     ("GET", "/api/v1/catalog/{code}/datapackage"): PUBLIC,
+    ("GET", "/api/v1/catalog/{code}/rows"): PUBLIC,
+    ("GET", "/api/v1/catalog/{code}/export"): PUBLIC,
     ("GET", "/catalog"): AUTH,
     ("GET", "/catalog/new"): STEWARDS,
     ("POST", "/catalog/new"): STEWARDS,

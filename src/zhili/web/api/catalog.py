@@ -9,14 +9,16 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
-from zhili.catalog import loading, service, tableschema
+from zhili.catalog import loading, reading, service, tableschema
 from zhili.catalog.models import LakeVersion, Resource, ResourceRevision
 from zhili.errors import InvalidInput
+from zhili.query import MEDIA_TYPES
 from zhili.web.deps import CurrentActor, DbSession, SettingsDep, authorize
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
@@ -218,6 +220,66 @@ def datapackage(
         media_type="application/zip",
         filename=f"{resource.code}.zip",
         background=BackgroundTask(path.unlink, missing_ok=True),
+    )
+
+
+@router.get("/{code}/rows", dependencies=[Depends(authorize("portal.read"))])
+def rows(
+    code: str,
+    request: Request,
+    actor: CurrentActor,
+    session: DbSession,
+    settings: SettingsDep,
+    version: Annotated[int | None, Query(ge=0)] = None,
+) -> dict[str, Any]:
+    """A keyset page of rows: ``fields``, repeatable ``filter=FIELD:OP[:VALUE]``,
+    ``sort=-a,b``, ``limit``, ``after`` (the previous page's ``next``), ``total=true``.
+    The provider's staff read their own data; anyone reads open resources, personal
+    items masked."""
+    page, pinned = reading.read_rows(
+        session,
+        actor,
+        home=settings.home,
+        code=code,
+        params=list(request.query_params.multi_items()),
+        version=version,
+    )
+    return {
+        "version": pinned,
+        "fields": [c.name for c in page.columns],
+        "rows": jsonable_encoder(page.rows),
+        "next": page.next_cursor,
+        "total": page.total,
+    }
+
+
+@router.get("/{code}/export", dependencies=[Depends(authorize("portal.read"))])
+def export(
+    code: str,
+    request: Request,
+    actor: CurrentActor,
+    session: DbSession,
+    settings: SettingsDep,
+    format: Annotated[str, Query(pattern="^(csv|jsonl|parquet)$")] = "csv",
+    version: Annotated[int | None, Query(ge=0)] = None,
+    bom: bool = False,
+) -> StreamingResponse:
+    """The whole result (same filters and sort as ``rows``) streamed as CSV, JSONL or
+    Parquet, never held in memory."""
+    chunks = reading.export_rows(
+        session,
+        actor,
+        home=settings.home,
+        code=code,
+        params=list(request.query_params.multi_items()),
+        fmt=format,
+        version=version,
+        bom=bom,
+    )
+    return StreamingResponse(
+        chunks,
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{code}.{format}"'},
     )
 
 
