@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -202,3 +203,21 @@ def test_outsiders_read_open_resources_masked(client: TestClient, world) -> None
     export = client.get("/api/v1/catalog/3-03-001-000009/export?format=jsonl").text
     assert "id_number" not in export and "death_date" in export
     assert client.get("/api/v1/catalog/3-03-001-000001/rows").status_code == 404
+
+
+def test_edit_page_saves_a_revision(steward: TestClient) -> None:
+    form = steward.get("/catalog/3-03-001-000001/edit")
+    assert form.status_code == 200 and "死亡医学证明信息" in form.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    data = {
+        "csrf_token": csrf, "name": "死亡医学证明信息", "classification": "department",
+        "sharing_type": "conditional", "sharing_conditions": "社保待遇核查",
+        "open_type": "closed", "update_cycle": "daily", "grade": "important",
+        "tags": "死亡，人口", "table_schema": json.dumps(SCHEMA), "note": "改为日更",
+    }  # fmt: skip
+    r = steward.post("/catalog/3-03-001-000001/edit", data=data, follow_redirects=False)
+    assert r.status_code == 303
+    revs = steward.get("/api/v1/catalog/3-03-001-000001/revisions").json()["items"]
+    assert revs[0]["changed_fields"] == ["update_cycle"] and revs[0]["note"] == "改为日更"
+    bad = steward.post("/catalog/3-03-001-000001/edit", data={**data, "table_schema": "{"})
+    assert bad.status_code == 422 and "JSON" in bad.text

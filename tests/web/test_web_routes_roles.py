@@ -71,6 +71,8 @@ EXPECT: dict[tuple[str, str], object] = {
     ("POST", "/catalog/new"): STEWARDS,
     ("GET", "/catalog/{code}"): AUTH,
     ("POST", "/catalog/{code}/upload"): LOADERS,
+    ("GET", "/catalog/{code}/edit"): STEWARDS,
+    ("POST", "/catalog/{code}/edit"): STEWARDS,
     ("GET", "/api/3/action/{action}"): PUBLIC,
     ("POST", "/api/3/action/{action}"): PUBLIC,
     ("GET", "/api/action/{action}"): PUBLIC,

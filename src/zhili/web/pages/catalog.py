@@ -230,3 +230,67 @@ def upload(
             report=report,
         )
     return _resource_page(request, session, actor, settings, code, loaded=version)
+
+
+@router.get("/catalog/{code}/edit", dependencies=[Depends(authorize("catalog.manage"))])
+def edit_form(request: Request, code: str, actor: CurrentActor, session: DbSession) -> Response:
+    resource = service.view_resource(session, actor, code)
+    form = {
+        **service.snapshot(resource),
+        "tags": ", ".join(resource.tags),
+        "table_schema": json.dumps(resource.table_schema, ensure_ascii=False, indent=1),
+        "provider_code": resource.provider.code,
+    }
+    return render(request, "resource_new.html", {"choices": CHOICES, "form": form, "edit": code})
+
+
+@router.post("/catalog/{code}/edit", dependencies=[Depends(authorize("catalog.manage"))])
+def edit(
+    request: Request,
+    code: str,
+    actor: CurrentActor,
+    session: DbSession,
+    locale: Locale,
+    name: Annotated[str, Form()] = "",
+    classification: Annotated[str, Form()] = "department",
+    sharing_type: Annotated[str, Form()] = "conditional",
+    sharing_conditions: Annotated[str, Form()] = "",
+    legal_basis: Annotated[str, Form()] = "",
+    open_type: Annotated[str, Form()] = "closed",
+    update_cycle: Annotated[str, Form()] = "monthly",
+    grade: Annotated[str, Form()] = "general",
+    summary: Annotated[str, Form()] = "",
+    tags: Annotated[str, Form()] = "",
+    table_schema: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    """Save the form as a new revision (only changed fields count)."""
+    changes: dict[str, Any] = {
+        "name": name, "classification": classification, "sharing_type": sharing_type,
+        "sharing_conditions": sharing_conditions or None, "legal_basis": legal_basis or None,
+        "open_type": open_type, "update_cycle": update_cycle, "grade": grade,
+        "summary": summary,
+        "tags": [t for t in tags.replace("，", ",").split(",") if t.strip()],
+    }  # fmt: skip
+    try:
+        try:
+            changes["table_schema"] = json.loads(table_schema)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(
+                "catalog.schema_not_json",
+                "the Table Schema is not valid JSON (line {line}, column {column})",
+                field="table_schema",
+                line=exc.lineno,
+                column=exc.colno,
+            ) from None
+        service.update_resource(session, actor, code, changes, note or None)
+    except ZhiliError as exc:
+        session.rollback()
+        form = {**changes, "code": code, "tags": tags, "table_schema": table_schema}
+        return render(
+            request,
+            "resource_new.html",
+            {"choices": CHOICES, "form": form, "edit": code, "error": exc.message(locale)},
+            status_code=exc.status,
+        )
+    return RedirectResponse(f"/catalog/{code}", status_code=303)
