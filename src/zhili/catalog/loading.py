@@ -27,6 +27,21 @@ def table_for(home: Path, resource: Resource) -> LakeTable:
     return LakeTable(str(home / "lake" / f"r{resource.id:06d}"))
 
 
+def existing_table(home: Path, resource: Resource, version: int | None = None) -> LakeTable:
+    """The resource's table, which must hold data (and ``version``, when given)."""
+    from zhili.errors import NotFound
+
+    table = table_for(home, resource)
+    if not table.exists():
+        raise NotFound("catalog.no_data", "resource {code} has no data yet", code=resource.code)
+    if version is not None and not 0 <= version <= table.version():
+        raise NotFound(
+            "catalog.no_such_version", "resource {code} has no version {version}",
+            code=resource.code, version=version,
+        )  # fmt: skip
+    return table
+
+
 def load_file(
     session: Session,
     actor: Actor,
@@ -91,22 +106,15 @@ def preview(
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """The first rows of a version for the provider's own staff; personal items are
     masked even here (a preview is for checking shape, not for reading people)."""
-    from zhili.catalog.tableschema import personal_fields
+    from zhili.catalog.masking import mask_personal
 
     resource = get_resource(session, code)
     require(actor, "lake.preview", resource)
     table = table_for(home, resource)
     if not table.exists():
         return [f["name"] for f in resource.table_schema["fields"]], []
-    data = table.to_arrow(version=version).slice(0, limit).to_pylist()
-    hidden = set(personal_fields(resource.table_schema))
-    for row in data:
-        for name in hidden:
-            if row.get(name) is not None:
-                text = str(row[name])
-                row[name] = (
-                    text[:1] + "*" * max(len(text) - 2, 1) + (text[-1:] if len(text) > 2 else "")
-                )
+    data = table.dataset(version).head(limit).to_pylist()  # reads only the first rows
+    mask_personal(data, resource.table_schema)
     return [f["name"] for f in resource.table_schema["fields"]], data
 
 
@@ -117,17 +125,8 @@ def package_file(
     data portal), otherwise the provider's own staff."""
     from zhili.catalog.datapackage import temp_package
     from zhili.catalog.models import OpenType
-    from zhili.errors import NotFound
 
     resource = get_resource(session, code)
     if resource.open_type != OpenType.open:
         require(actor, "lake.preview", resource)
-    table = table_for(home, resource)
-    if not table.exists():
-        raise NotFound("catalog.no_data", "resource {code} has no data yet", code=code)
-    if version is not None and not 0 <= version <= table.version():
-        raise NotFound(
-            "catalog.no_such_version", "resource {code} has no version {version}",
-            code=code, version=version,
-        )  # fmt: skip
-    return resource, temp_package(resource, table, version)
+    return resource, temp_package(resource, existing_table(home, resource, version), version)

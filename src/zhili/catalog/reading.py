@@ -7,29 +7,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from zhili.access import Actor, can, require
-from zhili.catalog.loading import table_for
+from zhili.catalog.loading import existing_table
+from zhili.catalog.masking import mask_personal
 from zhili.catalog.models import OpenType, Resource
 from zhili.catalog.service import get_resource
 from zhili.catalog.tableschema import personal_fields
-from zhili.errors import NotFound
 from zhili.query import Page, Snapshot, export_query, get_engine, parse_params
 
 OWN_PARAMS = ("version", "format", "bom")
-
-
-def mask(value: Any) -> Any:
-    """Keep the first and last character, hide the rest (张三 → 张*, 1101…002X → 1*…*X)."""
-    if value is None:
-        return None
-    text = str(value)
-    if len(text) <= 2:
-        return text[:1] + "*"
-    return text[:1] + "*" * (len(text) - 2) + text[-1:]
 
 
 def _open_for(session: Session, actor: Actor, code: str) -> tuple[Resource, bool]:
@@ -43,15 +32,7 @@ def _open_for(session: Session, actor: Actor, code: str) -> tuple[Resource, bool
 
 
 def _snapshot(home: Path, resource: Resource, version: int | None) -> Snapshot:
-    table = table_for(home, resource)
-    if not table.exists():
-        raise NotFound("catalog.no_data", "resource {code} has no data yet", code=resource.code)
-    if version is not None and not 0 <= version <= table.version():
-        raise NotFound(
-            "catalog.no_such_version", "resource {code} has no version {version}",
-            code=resource.code, version=version,
-        )  # fmt: skip
-    return Snapshot(table.uri, version).pinned()
+    return Snapshot(existing_table(home, resource, version).uri, version).pinned()
 
 
 def read_rows(
@@ -69,10 +50,7 @@ def read_rows(
     snap = _snapshot(home, resource, version)
     page = get_engine().query(snap, query, primary_key=resource.table_schema.get("primaryKey"))
     if masked:
-        hidden = set(personal_fields(resource.table_schema))
-        for row in page.rows:
-            for name in hidden & row.keys():
-                row[name] = mask(row[name])
+        mask_personal(page.rows, resource.table_schema)
     return page, snap.version
 
 
