@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel
 
 from zhili.access import Actor, can
 from zhili.catalog import loading, service, tableschema
@@ -115,36 +116,28 @@ def new_form(request: Request, actor: CurrentActor) -> Response:
     return render(request, "resource_new.html", {"choices": CHOICES, "form": {}})
 
 
-@router.post("/catalog/new", dependencies=[Depends(authorize("catalog.manage"))])
-def create(
-    request: Request,
-    actor: CurrentActor,
-    session: DbSession,
-    locale: Locale,
-    code: Annotated[str, Form()] = "",
-    name: Annotated[str, Form()] = "",
-    provider_code: Annotated[str, Form()] = "",
-    classification: Annotated[str, Form()] = "department",
-    sharing_type: Annotated[str, Form()] = "conditional",
-    sharing_conditions: Annotated[str, Form()] = "",
-    legal_basis: Annotated[str, Form()] = "",
-    open_type: Annotated[str, Form()] = "closed",
-    update_cycle: Annotated[str, Form()] = "monthly",
-    grade: Annotated[str, Form()] = "general",
-    summary: Annotated[str, Form()] = "",
-    tags: Annotated[str, Form()] = "",
-    table_schema: Annotated[str, Form()] = "",
-) -> Response:
-    form = dict(request.query_params) | {
-        "code": code, "name": name, "provider_code": provider_code,
-        "classification": classification, "sharing_type": sharing_type,
-        "sharing_conditions": sharing_conditions, "legal_basis": legal_basis,
-        "open_type": open_type, "update_cycle": update_cycle, "grade": grade,
-        "summary": summary, "tags": tags, "table_schema": table_schema,
-    }  # fmt: skip
-    try:
+class ResourceForm(BaseModel):
+    """The describe/edit form of a catalog entry, as posted (all text)."""
+
+    code: str = ""
+    name: str = ""
+    provider_code: str = ""
+    classification: str = "department"
+    sharing_type: str = "conditional"
+    sharing_conditions: str = ""
+    legal_basis: str = ""
+    open_type: str = "closed"
+    update_cycle: str = "monthly"
+    grade: str = "general"
+    summary: str = ""
+    tags: str = ""
+    table_schema: str = ""
+    note: str = ""
+
+    def metadata(self) -> dict[str, Any]:
+        """The editable metadata, parsed: tags split, the Table Schema read as JSON."""
         try:
-            schema = json.loads(table_schema)
+            schema = json.loads(self.table_schema)
         except json.JSONDecodeError as exc:
             raise InvalidInput(
                 "catalog.schema_not_json",
@@ -153,30 +146,46 @@ def create(
                 line=exc.lineno,
                 column=exc.colno,
             ) from None
+        return {
+            "name": self.name, "classification": self.classification,
+            "sharing_type": self.sharing_type,
+            "sharing_conditions": self.sharing_conditions or None,
+            "legal_basis": self.legal_basis or None, "open_type": self.open_type,
+            "update_cycle": self.update_cycle, "grade": self.grade, "summary": self.summary,
+            "tags": [t for t in self.tags.replace("，", ",").split(",") if t.strip()],
+            "table_schema": schema,
+        }  # fmt: skip
+
+
+def _form_page(
+    request: Request, form: ResourceForm, locale: str, exc: ZhiliError, edit: str | None = None
+) -> Response:
+    return render(
+        request,
+        "resource_new.html",
+        {"choices": CHOICES, "form": form.model_dump(), "edit": edit, "error": exc.message(locale)},
+        status_code=exc.status,
+    )
+
+
+@router.post("/catalog/new", dependencies=[Depends(authorize("catalog.manage"))])
+def create(
+    request: Request,
+    actor: CurrentActor,
+    session: DbSession,
+    locale: Locale,
+    form: Annotated[ResourceForm, Form()],
+) -> Response:
+    try:
         spec = service.ResourceSpec(
-            code=code.strip(),
-            name=name,
-            provider_code=provider_code.strip() or _own_org(session, actor),
-            classification=classification,
-            table_schema=schema,
-            sharing_type=sharing_type,
-            sharing_conditions=sharing_conditions or None,
-            legal_basis=legal_basis or None,
-            open_type=open_type,
-            update_cycle=update_cycle,
-            grade=grade,
-            summary=summary,
-            tags=[t for t in tags.replace("，", ",").split(",") if t.strip()],
+            code=form.code.strip(),
+            provider_code=form.provider_code.strip() or _own_org(session, actor),
+            **form.metadata(),
         )
         resource = service.create_resource(session, actor, spec)
     except ZhiliError as exc:
         session.rollback()
-        return render(
-            request,
-            "resource_new.html",
-            {"choices": CHOICES, "form": form, "error": exc.message(locale)},
-            status_code=exc.status,
-        )
+        return _form_page(request, form, locale, exc)
     return RedirectResponse(f"/catalog/{resource.code}", status_code=303)
 
 
@@ -251,46 +260,12 @@ def edit(
     actor: CurrentActor,
     session: DbSession,
     locale: Locale,
-    name: Annotated[str, Form()] = "",
-    classification: Annotated[str, Form()] = "department",
-    sharing_type: Annotated[str, Form()] = "conditional",
-    sharing_conditions: Annotated[str, Form()] = "",
-    legal_basis: Annotated[str, Form()] = "",
-    open_type: Annotated[str, Form()] = "closed",
-    update_cycle: Annotated[str, Form()] = "monthly",
-    grade: Annotated[str, Form()] = "general",
-    summary: Annotated[str, Form()] = "",
-    tags: Annotated[str, Form()] = "",
-    table_schema: Annotated[str, Form()] = "",
-    note: Annotated[str, Form()] = "",
+    form: Annotated[ResourceForm, Form()],
 ) -> Response:
     """Save the form as a new revision (only changed fields count)."""
-    changes: dict[str, Any] = {
-        "name": name, "classification": classification, "sharing_type": sharing_type,
-        "sharing_conditions": sharing_conditions or None, "legal_basis": legal_basis or None,
-        "open_type": open_type, "update_cycle": update_cycle, "grade": grade,
-        "summary": summary,
-        "tags": [t for t in tags.replace("，", ",").split(",") if t.strip()],
-    }  # fmt: skip
     try:
-        try:
-            changes["table_schema"] = json.loads(table_schema)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(
-                "catalog.schema_not_json",
-                "the Table Schema is not valid JSON (line {line}, column {column})",
-                field="table_schema",
-                line=exc.lineno,
-                column=exc.colno,
-            ) from None
-        service.update_resource(session, actor, code, changes, note or None)
+        service.update_resource(session, actor, code, form.metadata(), form.note or None)
     except ZhiliError as exc:
         session.rollback()
-        form = {**changes, "code": code, "tags": tags, "table_schema": table_schema}
-        return render(
-            request,
-            "resource_new.html",
-            {"choices": CHOICES, "form": form, "edit": code, "error": exc.message(locale)},
-            status_code=exc.status,
-        )
+        return _form_page(request, form.model_copy(update={"code": code}), locale, exc, code)
     return RedirectResponse(f"/catalog/{code}", status_code=303)
