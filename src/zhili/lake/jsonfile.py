@@ -25,9 +25,9 @@ import pyarrow as pa
 from zhili.lake.encoding import EncodingProblem, open_text
 from zhili.lake.report import Report, encoding_error, entry, source_error
 from zhili.lake.source import (
+    FileSource,
     SourceProblem,
     batch_from_rows,
-    empty_file,
     reader_schema,
     resolve_encoding,
     with_rows,
@@ -125,15 +125,12 @@ def _json_error(line: int, detail: str, row: int | None) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class JsonlSource:
+class JsonlSource(FileSource):
     """One JSON object per line (JSON Lines / NDJSON); blank lines are skipped."""
 
     path: Path | str
     encoding: str | None = None
     kind: ClassVar[str] = "jsonl"
-
-    def describe(self) -> str:
-        return f"{self.kind}:{Path(self.path).name}"
 
     def batches(
         self,
@@ -142,9 +139,7 @@ class JsonlSource:
         problems: Report | None = None,
         fields: Sequence[str] | None = None,
     ) -> pa.RecordBatchReader:
-        path = Path(self.path)
-        if path.stat().st_size == 0:
-            raise empty_file()
+        path = self.nonempty_path()
         encoding = resolve_encoding(path, self.encoding)
 
         def objects() -> Iterator[tuple[int, Any]]:
@@ -231,15 +226,11 @@ class _ArrayDecoder:
 
 
 @dataclass(frozen=True)
-class JsonSource:
+class JsonSource(FileSource):
     """A JSON array of objects, decoded incrementally (never loaded whole)."""
 
-    path: Path | str
     encoding: str | None = None
     kind: ClassVar[str] = "json"
-
-    def describe(self) -> str:
-        return f"{self.kind}:{Path(self.path).name}"
 
     def batches(
         self,
@@ -248,9 +239,7 @@ class JsonSource:
         problems: Report | None = None,
         fields: Sequence[str] | None = None,
     ) -> pa.RecordBatchReader:
-        path = Path(self.path)
-        if path.stat().st_size == 0:
-            raise empty_file()
+        path = self.nonempty_path()
         encoding = resolve_encoding(path, self.encoding)
 
         def objects() -> Iterator[tuple[int, Any]]:

@@ -28,6 +28,7 @@ from zhili.lake.jsonfile import JsonlSource, JsonSource
 from zhili.lake.report import Report, cell_count_error, encoding_error, source_error
 from zhili.lake.source import (
     ROW,
+    FileSource,
     Source,
     SourceProblem,
     empty_file,
@@ -47,16 +48,13 @@ BLOCK = 1024 * 1024
 
 
 @dataclass(frozen=True)
-class CsvSource:
+class CsvSource(FileSource):
     """A delimited text file with a header row; ``encoding`` None means detect it."""
 
     path: Path | str
     encoding: str | None = None
     delimiter: str = ","
     kind: ClassVar[str] = "csv"
-
-    def describe(self) -> str:
-        return f"{self.kind}:{Path(self.path).name}"
 
     def _header(self, path: Path, encoding: str) -> list[str]:
         """The header's labels (to read every column as text)."""
@@ -81,9 +79,7 @@ class CsvSource:
         problems: Report | None = None,
         fields: Sequence[str] | None = None,
     ) -> pa.RecordBatchReader:
-        path = Path(self.path)
-        if path.stat().st_size == 0:
-            raise empty_file()
+        path = self.nonempty_path()
         encoding = resolve_encoding(path, self.encoding)
         labels = self._header(path, encoding)
         skipped: list[int] = []
@@ -162,14 +158,10 @@ class CsvSource:
 
 
 @dataclass(frozen=True)
-class ParquetSource:
+class ParquetSource(FileSource):
     """A Parquet file, streamed row group by row group with its own column types."""
 
-    path: Path | str
     kind: ClassVar[str] = "parquet"
-
-    def describe(self) -> str:
-        return f"{self.kind}:{Path(self.path).name}"
 
     def batches(
         self,
@@ -178,9 +170,7 @@ class ParquetSource:
         problems: Report | None = None,
         fields: Sequence[str] | None = None,
     ) -> pa.RecordBatchReader:
-        path = Path(self.path)
-        if path.stat().st_size == 0:
-            raise empty_file()
+        path = self.nonempty_path()
         try:
             parquet = pq.ParquetFile(path)
         except (pa.ArrowInvalid, OSError) as exc:

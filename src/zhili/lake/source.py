@@ -20,8 +20,9 @@ import datetime as dt
 import decimal
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -58,6 +59,24 @@ def empty_file() -> SourceProblem:
     return SourceProblem(
         source_error("the file is empty", "The file is empty.", "文件为空"), "lake.empty_file"
     )
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """What every file source shares: its path, its name in reports, and the refusal of an
+    empty file before any reader touches it."""
+
+    path: Path | str
+    kind: ClassVar[str] = "file"
+
+    def describe(self) -> str:
+        return f"{self.kind}:{Path(self.path).name}"
+
+    def nonempty_path(self) -> Path:
+        path = Path(self.path)
+        if path.stat().st_size == 0:
+            raise empty_file()
+        return path
 
 
 class Source(Protocol):

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from zhili.lake.report import Report, cell_count_error, source_error
 from zhili.lake.source import (
+    FileSource,
     SourceProblem,
     batch_from_rows,
     empty_file,
@@ -70,15 +71,11 @@ def check_zip(path: Path | str) -> None:
 
 
 @dataclass(frozen=True)
-class XlsxSource:
+class XlsxSource(FileSource):
     """One sheet of an .xlsx workbook (the first one unless ``sheet`` names another)."""
 
-    path: Path | str
     sheet: str | None = None
     kind: ClassVar[str] = "xlsx"
-
-    def describe(self) -> str:
-        return f"{self.kind}:{Path(self.path).name}"
 
     def batches(
         self,
@@ -89,9 +86,7 @@ class XlsxSource:
     ) -> pa.RecordBatchReader:
         import openpyxl
 
-        path = Path(self.path)
-        if path.stat().st_size == 0:
-            raise empty_file()
+        path = self.nonempty_path()
         check_zip(path)
         try:
             book = openpyxl.load_workbook(path, read_only=True, data_only=True)
