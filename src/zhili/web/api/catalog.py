@@ -3,7 +3,6 @@ Schema, revisions, lake versions, loads and the provider's preview."""
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import tempfile
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
 from zhili.catalog import loading, reading, service, tableschema
@@ -27,28 +26,6 @@ MANAGE = [Depends(authorize("catalog.manage"))]
 INGEST = [Depends(authorize("lake.ingest"))]
 PREVIEW = [Depends(authorize("lake.preview"))]
 MAX_UPLOAD = 4 * 1024**3  # 4 GiB; the upload is spooled to disk, never held in memory
-
-
-class ResourceIn(BaseModel):
-    code: str = Field(description="class-item-heading-sequence, e.g. 3-05-001-000001")
-    name: str
-    provider_code: str
-    classification: str
-    table_schema: dict[str, Any]
-    sharing_type: str
-    open_type: str
-    update_cycle: str
-    grade: str
-    summary: str = ""
-    name_en: str | None = None
-    format: str = "table"
-    tags: list[str] = Field(default_factory=list)
-    sharing_conditions: str | None = None
-    legal_basis: str | None = None
-    sharing_methods: list[str] = Field(default_factory=lambda: ["api"])
-    open_conditions: str | None = None
-    publish_date: dt.date | None = None
-    related: list[str] = Field(default_factory=list)
 
 
 class ResourcePatch(BaseModel):
@@ -128,9 +105,9 @@ def browse(
 
 
 @router.post("", dependencies=MANAGE, status_code=201)
-def create(body: ResourceIn, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
-    spec = service.ResourceSpec(**body.model_dump())
-    return resource_out(service.create_resource(session, actor, spec))
+def create(body: service.ResourceSpec, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
+    """Describe a resource (the body is the service's own spec, validated at the edge)."""
+    return resource_out(service.create_resource(session, actor, body))
 
 
 @router.get("/{code}", dependencies=READ)
