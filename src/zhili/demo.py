@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,10 +250,10 @@ def build_demo(
     if not stamp.exists() or json.loads(stamp.read_text()).get("request") != wanted:
         tmp = pop_dir.with_name("population.partial")
         if tmp.exists():
-            _rmtree(tmp)
+            shutil.rmtree(tmp)
         summary = write_population(tmp, people, seed, city, progress=on_population)
         if pop_dir.exists():
-            _rmtree(pop_dir)
+            shutil.rmtree(pop_dir)
         tmp.rename(pop_dir)
         stamp.write_text(
             json.dumps({"request": wanted, "summary": summary.as_dict()}, ensure_ascii=False)
@@ -270,9 +271,3 @@ def build_demo(
         population_dir=pop_dir,
         population_built=built,
     )
-
-
-def _rmtree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path)

@@ -154,7 +154,13 @@ def snapshot(resource: Resource) -> dict[str, Any]:
 
 def create_resource(session: Session, actor: Actor, spec: ResourceSpec) -> Resource:
     """Describe a new resource; stewards only for their own organization."""
-    provider = get_org(session, spec.provider_code)
+    provider = (
+        get_org(session, spec.provider_code)
+        if spec.provider_code
+        else session.get(Organization, actor.org_id or 0)
+    )
+    if provider is None:
+        raise InvalidInput("catalog.missing_field", "{field} is required", field="provider_code")
     require(actor, "catalog.manage", provider)
     values = check_metadata({k: getattr(spec, k) for k in EDITABLE})
     check_code(spec.code, values["classification"])
@@ -280,6 +286,7 @@ class CatalogPage:
     items: list[Resource]
     total: int
     facets: dict[str, list[tuple[str, int]]]
+    provider_names: dict[str, str] = field(default_factory=dict)  # facet code → name
 
 
 def browse(
@@ -335,16 +342,19 @@ def browse(
             return stmt
 
         facets: dict[str, list[tuple[str, int]]] = {}
+        provider_names: dict[str, str] = {}
         for name in FACETS:
             stmt = filtered(base.with_only_columns(col(name), func.count()), skip=name)
             counts = [(v, int(n)) for v, n in conn.execute(stmt.group_by(col(name)))]
             if name == "provider":
                 ids = [v for v, _ in counts]
-                codes = dict(
-                    conn.execute(
-                        select(Organization.id, Organization.code).where(Organization.id.in_(ids))
-                    ).all()
-                )
+                orgs = conn.execute(
+                    select(Organization.id, Organization.code, Organization.name).where(
+                        Organization.id.in_(ids)
+                    )
+                ).all()
+                codes = {i: c for i, c, _ in orgs}
+                provider_names = {c: n for _, c, n in orgs}
                 counts = [(codes[v], n) for v, n in counts]
             facets[name] = sorted(((str(v), n) for v, n in counts), key=lambda x: (-x[1], x[0]))
         tag_stmt = select(ResourceTag.tag, func.count()).group_by(ResourceTag.tag)
@@ -364,7 +374,12 @@ def browse(
         if hits is not None:
             hits.drop(conn)
     loaded = {r.id: r for r in session.scalars(select(Resource).where(Resource.id.in_(page_ids)))}
-    return CatalogPage(items=[loaded[i] for i in page_ids], total=total, facets=facets)
+    return CatalogPage(
+        items=[loaded[i] for i in page_ids],
+        total=total,
+        facets=facets,
+        provider_names=provider_names,
+    )
 
 
 def _materialise(conn: Any, scores: Any) -> Table:

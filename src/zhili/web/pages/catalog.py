@@ -48,21 +48,11 @@ def browse(request: Request, actor: CurrentActor, session: DbSession) -> Respons
     page = service.browse(
         session, actor, q=q, filters=filters, limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE
     )
-    from sqlalchemy import select
-
-    from zhili.identity.models import Organization
-
-    codes = [code for code, _ in page.facets.get("provider", [])]
-    names = dict(
-        session.execute(
-            select(Organization.code, Organization.name).where(Organization.code.in_(codes))
-        ).all()
-    )
     return render(
         request,
         "catalog.html",
         {
-            "provider_names": names,
+            "provider_names": page.provider_names,
             "page": page_no,
             "pages": max((page.total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
             "result": page,
@@ -179,7 +169,7 @@ def create(
     try:
         spec = service.ResourceSpec(
             code=form.code.strip(),
-            provider_code=form.provider_code.strip() or _own_org(session, actor),
+            provider_code=form.provider_code.strip(),
             **form.metadata(),
         )
         resource = service.create_resource(session, actor, spec)
@@ -187,13 +177,6 @@ def create(
         session.rollback()
         return _form_page(request, form, locale, exc)
     return RedirectResponse(f"/catalog/{resource.code}", status_code=303)
-
-
-def _own_org(session: DbSession, actor: Actor) -> str:
-    from zhili.identity.models import Organization
-
-    org = session.get(Organization, actor.org_id) if actor.org_id else None
-    return org.code if org else ""
 
 
 @router.get("/catalog/{code}", dependencies=[Depends(authorize("catalog.read"))])
