@@ -78,3 +78,95 @@ def test_get_only_client_and_unknown_action(ckan_site) -> None:
         assert result["count"] == 1
         with pytest.raises(ckanapi.CKANAPIError):
             site.call_action("package_patch", {"id": "x"})
+
+
+PEOPLE = {
+    "fields": [
+        {"name": "id_number", "type": "string", "format": "cn-id",
+         "x-sensitivity": "sensitive_personal"},
+        {"name": "name", "type": "string", "x-sensitivity": "personal"},
+        {"name": "district", "type": "string"},
+        {"name": "age", "type": "integer"},
+        {"name": "note", "type": "string"},
+    ],
+    "primaryKey": ["id_number"],
+}  # fmt: skip
+PEOPLE_CSV = (
+    "id_number,name,district,age,note\n"
+    "11010519491231002X,张三,和平区,76,50%_off\n"
+    "120101199001010113,李四,河东区,35,\n"
+    "120101195001010019,王五,和平区,75,AB\n"
+)
+
+
+@pytest.fixture()
+def datastore_site(ckan_site, world, tmp_path):
+    from zhili.catalog.loading import load_file
+    from zhili.settings import get_settings
+
+    home = get_settings().home
+    with world.db.session() as s:
+        for code, open_type in (("2-01-001-000007", "open"), ("2-01-001-000008", "closed")):
+            create_resource(s, system_actor(), ResourceSpec(
+                code=code, name="老年人名册", provider_code="PSB", classification="theme",
+                table_schema=PEOPLE, sharing_type="unconditional", open_type=open_type,
+                update_cycle="monthly", grade="general", tags=["养老"],
+            ))  # fmt: skip
+            csv = tmp_path / f"{code}.csv"
+            csv.write_text(PEOPLE_CSV, encoding="utf-8")
+            load_file(s, system_actor(), home=home, code=code, path=csv, filename=csv.name)
+    return ckan_site
+
+
+def test_datastore_search_with_ckanapi(datastore_site) -> None:
+    url, token = datastore_site
+    with ckanapi.RemoteCKAN(url, apikey=token) as site:  # the provider's own analyst
+        res = site.action.datastore_search(
+            resource_id="2-01-001-000007.data", filters={"district": "和平区"}, sort="age desc"
+        )
+        assert res["total"] == 2 and [r["name"] for r in res["records"]] == ["张三", "王五"]
+        assert {"id": "age", "type": "int"} in res["fields"]
+        page = site.action.datastore_search(
+            resource_id="2-01-001-000007.data", limit=1, offset=1, sort="age",
+            fields=["name", "age"], records_format="lists",
+        )  # fmt: skip
+        assert page["records"] == [["王五", 75]] and page["total"] == 3
+        found = site.action.datastore_search(resource_id="2-01-001-000007.data", q="50%_")
+        assert [r["name"] for r in found["records"]] == ["张三"]  # % and _ are literal
+        assert site.action.datastore_search(
+            resource_id="2-01-001-000007.data", q="50%x")["total"] == 0  # fmt: skip
+        csv = site.action.datastore_search(
+            resource_id="2-01-001-000007.data", records_format="csv", fields="name,age",
+            filters={"age": [35, 76]}, include_total=False,
+        )  # fmt: skip
+        assert csv["records"] == "张三,76\n李四,35\n" and csv["total"] is None
+        sql = site.action.datastore_search_sql(
+            sql='SELECT district, count(*) AS n FROM "2-01-001-000008.data" '
+            "GROUP BY district ORDER BY n DESC"
+        )
+        assert sql["records"] == [{"district": "和平区", "n": 2}, {"district": "河东区", "n": 1}]
+        assert sql["fields"][1] == {"id": "n", "type": "int"}
+        with pytest.raises(ckanapi.ValidationError):
+            site.action.datastore_search(resource_id="2-01-001-000007.data", filters={"x": 1})
+        with pytest.raises(ckanapi.ValidationError):
+            site.action.datastore_search(resource_id="2-01-001-000007.data", filters={"age": "x"})
+        with pytest.raises(ckanapi.ValidationError):
+            site.action.datastore_search_sql(sql='DROP TABLE "2-01-001-000007.data"')
+
+
+def test_datastore_for_the_public_hides_personal_items(datastore_site) -> None:
+    url, _ = datastore_site
+    with ckanapi.RemoteCKAN(url) as site:
+        res = site.action.datastore_search(resource_id="2-01-001-000007.data")
+        assert [f["id"] for f in res["fields"]] == ["district", "age", "note"]
+        assert res["total"] == 3
+        with pytest.raises(ckanapi.ValidationError):  # not even searchable
+            site.action.datastore_search(resource_id="2-01-001-000007.data", q={"name": "张"})
+        agg = site.action.datastore_search_sql(
+            sql='SELECT avg(age) AS a FROM "2-01-001-000007.data"'
+        )
+        assert agg["records"] == [{"a": 62.0}]
+        with pytest.raises(ckanapi.NotAuthorized):
+            site.action.datastore_search_sql(sql='SELECT name FROM "2-01-001-000007.data"')
+        with pytest.raises((ckanapi.NotAuthorized, ckanapi.NotFound)):
+            site.action.datastore_search(resource_id="2-01-001-000008.data")

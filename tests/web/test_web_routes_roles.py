@@ -65,6 +65,7 @@ EXPECT: dict[tuple[str, str], object] = {
     ("GET", "/api/v1/catalog/{code}/preview"): PREVIEWERS,
     ("GET", "/api/v1/catalog/{code}/datapackage"): PUBLIC,
     ("GET", "/api/v1/catalog/{code}/rows"): PUBLIC,
+    ("POST", "/api/v1/sql"): PUBLIC,
     ("GET", "/api/v1/catalog/{code}/export"): PUBLIC,
     ("GET", "/catalog"): AUTH,
     ("GET", "/catalog/new"): STEWARDS,

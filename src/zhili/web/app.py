@@ -22,6 +22,7 @@ from zhili.web.api import calendar as api_calendar
 from zhili.web.api import catalog as api_catalog
 from zhili.web.api import ckan as api_ckan
 from zhili.web.api import docs, health, orgs, tokens, users
+from zhili.web.api import sql as api_sql
 from zhili.web.pages import (
     account,
     admin_calendar,
@@ -45,6 +46,7 @@ ROUTERS = (
     api_calendar.router,
     api_catalog.router,
     api_ckan.router,
+    api_sql.router,
     login.router,
     home.router,
     catalog.router,

@@ -5,6 +5,7 @@ harvesters and portals that speak CKAN work against zhili unchanged."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -12,9 +13,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from zhili.access import Actor
-from zhili.catalog import ckan
+from zhili.catalog import ckan, reading
 from zhili.errors import InvalidInput, ZhiliError
-from zhili.web.deps import CurrentActor, DbSession, authorize
+from zhili.web.deps import CurrentActor, DbSession, SettingsDep, authorize
 
 router = APIRouter(tags=["CKAN Action API"])
 ERROR_TYPES = {
@@ -53,10 +54,10 @@ def _id(data: dict[str, Any]) -> str:
     return str(value)
 
 
-Action = Callable[[Session, Actor, dict[str, Any], str], Any]
+Action = Callable[[Session, Actor, dict[str, Any], str, Path], Any]
 
 ACTIONS: dict[str, Action] = {
-    "status_show": lambda s, a, d, base: {
+    "status_show": lambda s, a, d, base, home: {
         "ckan_version": ckan.CKAN_VERSION,
         "site_url": base,
         "site_title": "城市智理 zhili",
@@ -64,12 +65,12 @@ ACTIONS: dict[str, Action] = {
         "locale_default": "zh_Hans_CN",
         "extensions": ["zhili", "datastore"],
     },
-    "package_list": lambda s, a, d, base: ckan.package_list(
+    "package_list": lambda s, a, d, base, home: ckan.package_list(
         s, a, _int(d, "limit", 100_000, 100_000) if "limit" in d else None, _int(d, "offset", 0)
     ),
-    "package_show": lambda s, a, d, base: ckan.package_show(s, a, _id(d), base),
-    "resource_show": lambda s, a, d, base: ckan.resource_show(s, a, _id(d), base),
-    "package_search": lambda s, a, d, base: ckan.package_search(
+    "package_show": lambda s, a, d, base, home: ckan.package_show(s, a, _id(d), base),
+    "resource_show": lambda s, a, d, base, home: ckan.resource_show(s, a, _id(d), base),
+    "package_search": lambda s, a, d, base, home: ckan.package_search(
         s,
         a,
         q=str(d.get("q", "")),
@@ -80,9 +81,17 @@ ACTIONS: dict[str, Action] = {
         facet_fields=ckan.facet_list(d.get("facet.field")),
         base_url=base,
     ),
-    "organization_list": lambda s, a, d, base: ckan.organization_list(s, a, _bool(d, "all_fields")),
-    "organization_show": lambda s, a, d, base: ckan.organization_show(
+    "organization_list": lambda s, a, d, base, home: ckan.organization_list(
+        s, a, _bool(d, "all_fields")
+    ),
+    "organization_show": lambda s, a, d, base, home: ckan.organization_show(
         s, a, _id(d), _bool(d, "include_datasets"), base
+    ),
+    "datastore_search": lambda s, a, d, base, home: reading.datastore_search(
+        s, a, home=home, data=d
+    ),
+    "datastore_search_sql": lambda s, a, d, base, home: reading.datastore_search_sql(
+        s, a, home=home, data=d
     ),
 }
 
@@ -110,7 +119,11 @@ async def _data(request: Request) -> dict[str, Any]:
 
 
 async def call_action(
-    action: str, request: Request, actor: CurrentActor, session: DbSession
+    action: str,
+    request: Request,
+    actor: CurrentActor,
+    session: DbSession,
+    settings: SettingsDep,
 ) -> JSONResponse:
     """Run one CKAN action; anonymous callers see published datasets only."""
     fn = ACTIONS.get(action)
@@ -124,7 +137,7 @@ async def call_action(
         )  # fmt: skip
     try:
         data = await _data(request)
-        result = fn(session, actor, data, str(request.base_url).rstrip("/"))
+        result = fn(session, actor, data, str(request.base_url).rstrip("/"), settings.home)
     except ZhiliError as exc:
         locale = getattr(request.state, "locale", None) or "en"
         message = exc.message(locale)
