@@ -129,6 +129,11 @@ def migrate(url: str, revision: str = "head") -> None:
 
 def import_models() -> None:
     """Import every model module so ``Base.metadata`` knows all tables."""
+    import zhili.audit.models
     import zhili.calendar.models
     import zhili.catalog.models
-    import zhili.identity.models  # noqa: F401
+    import zhili.exchange.feedback_models
+    import zhili.exchange.models
+    import zhili.exchange.subscription_models
+    import zhili.identity.models
+    import zhili.jobs.models  # noqa: F401

@@ -44,6 +44,9 @@ DEMO_ACCOUNTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("handler", "城管处置人员", "城市管理委员会", (Role.handler,)),
     ("officer", "市场监管执法人员", "市场监督管理委员会", (Role.officer,)),
     ("careop", "银发服务坐席", "民政局", (Role.care_operator,)),
+    ("psbapprover", "公安局数据审批人", "公安局", (Role.approver,)),
+    ("hrss", "人社局数据分析员", "人力资源和社会保障局", (Role.analyst,)),
+    ("civil", "民政局数据分析员", "民政局", (Role.analyst,)),
 )
 
 
@@ -262,6 +265,9 @@ def build_demo(
         (pop_dir / "_LOADED").unlink(missing_ok=True)
     population_version = load_population(db, home, pop_dir)
     load_legal_persons(db, home, city, people, seed)
+    from zhili.demo_exchange import seed_exchange
+
+    seed_exchange(db, home)
     return DemoReport(
         orgs_created=created,
         resources_created=resources,

@@ -5,10 +5,13 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from zhili.exchange.requests import ReviewPolicy
 
 DEV_SECRET = "dev-insecure-secret-change-me"
 
@@ -30,6 +33,34 @@ class Settings(BaseSettings):
     production: bool = Field(default=False, description="Refuse unsafe defaults when true.")
     session_hours: int = Field(default=12, ge=1, description="Lifetime of a login session.")
     default_locale: Literal["zh-CN", "en"] = Field(default="zh-CN", description="UI language.")
+    source_drivers: str = Field(
+        default="postgresql,mysql,mssql,oracle",
+        description="Database backends departments may load from (comma-separated).",
+    )
+    job_workers: int = Field(default=1, ge=0, le=32, description="Background job threads.")
+    review_days: int = Field(
+        default=5, ge=1, le=30, description="Working days a provider has to decide a request."
+    )
+    auto_approve: bool = Field(
+        default=True,
+        description="Unconditional requests pass the automatic compliance check.",
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Allow subscription callbacks to loopback, link-local or private addresses.",
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Webhook attempts before a delivery is dead-lettered."
+    )
+    webhook_backoff_seconds: float = Field(
+        default=10.0, gt=0, le=3600, description="First retry delay; doubles on each failure."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="How long a webhook receiver may take to answer."
+    )
+    objection_days: int = Field(
+        default=5, ge=1, le=30, description="Working days a provider has to answer an objection."
+    )
 
     @field_validator("home")
     @classmethod
@@ -54,8 +85,19 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.home / 'zhili.db'}"
 
     @property
+    def allowed_source_drivers(self) -> tuple[str, ...]:
+        return tuple(d.strip() for d in self.source_drivers.split(",") if d.strip())
+
+    @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def review_policy(self) -> ReviewPolicy:
+        """The exchange's review settings as the request service takes them."""
+        from zhili.exchange.requests import ReviewPolicy  # lazy: settings sit below it
+
+        return ReviewPolicy(self.review_days, self.auto_approve)
 
 
 @lru_cache(maxsize=1)

@@ -71,7 +71,17 @@ def test_templates_use_only_known_keys() -> None:
         "scope.": sorted({r.scope for r in RULES.values()} - {"public"}),
         "level.": ["city", "district", "street", "community"],
         "kind.": ["department", "government", "institution", "enterprise"],
-        "nav.": ["home", "catalog", "open", "orgs", "users", "calendar", "account"],
+        "nav.": [
+            "home",
+            "catalog",
+            "exchange",
+            "open",
+            "orgs",
+            "users",
+            "calendar",
+            "audit",
+            "account",
+        ],
         "lang.": ["zh-CN", "en"],
         "calendar.weekday": [str(i) for i in range(7)],
     }.items():

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from zhili.errors import Forbidden, InvalidInput, Unavailable
+from zhili.errors import Forbidden, InvalidInput, Unavailable, ZhiliError
 from zhili.query import Engine, Query, Snapshot, SortKey, export_query, parse_params
 from zhili.query.duckdb_engine import DuckDBEngine
 
@@ -290,3 +290,31 @@ def test_engines_by_name_and_a_helpful_message_without_pyspark(
         _ = SparkEngine().session
     assert missing.value.code == "query.spark_missing"
     assert "zhili[spark]" in missing.value.message("en")
+
+
+def test_scoped_snapshot_shows_only_its_fields_rows_and_masks(engine: Engine, lake) -> None:
+    """A grant's scope: a subset of fields, a row filter, a masked field — the same on
+    both engines, through the query model, exports and SQL alike."""
+    import pyarrow.compute as pc
+
+    from zhili.query import Query, Scope
+    from zhili.query.masks import register_mask
+
+    mask_id = register_mask("test-upper-ends", lambda a: pc.utf8_replace_slice(a, 1, 3, "**"))
+    scope = Scope(("id", "name", "district"), "\"district\" = '120101'", (("name", mask_id),))
+    snap = Snapshot(lake["people"].path, lake["people"].version, scope)
+    expected = [
+        {"id": r["id"], "district": r["district"],
+         "name": None if r["name"] is None else r["name"][:1] + "**" + r["name"][3:]}
+        for r in ROWS if r["district"] == "120101"
+    ]  # fmt: skip
+    page = engine.query(snap, Query(limit=10_000), primary_key=["id"])
+    assert [c.name for c in page.columns] == ["id", "name", "district"]
+    assert sorted(page.rows, key=lambda r: r["id"]) == [
+        {"id": r["id"], "name": r["name"], "district": r["district"]} for r in expected
+    ]
+    with pytest.raises(ZhiliError) as outside:  # score is not in the scope
+        engine.sql("SELECT max(score) FROM p", {"p": snap})
+    assert outside.value.code == "query.sql_unknown_column"
+    result = engine.sql("SELECT count(*) AS n FROM p WHERE name LIKE '%**%'", {"p": snap})
+    assert result.rows == [{"n": sum(1 for r in expected if r["name"] and len(r["name"]) > 1)}]

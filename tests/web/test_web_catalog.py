@@ -49,6 +49,19 @@ GOOD = (
 )
 
 
+def wait_job(client: TestClient, job_id: str, timeout: float = 60) -> dict:
+    """Poll the job API until the background job ends; its final state."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/jobs/{job_id}").json()
+        if job["status"] in ("succeeded", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
 @pytest.fixture()
 def steward(client: TestClient, world, login):
     world.user("psb.steward", "PSB", "data_steward")
@@ -128,8 +141,20 @@ def test_pages(steward: TestClient) -> None:
         "/catalog/3-03-001-000001/upload",
         data={"mode": "append", "csrf_token": csrf},
         files={"file": ("d.csv", b"id_number,name,death_date\n123,x,2026-01-01\n", "text/csv")},
+        follow_redirects=False,
     )
-    assert bad.status_code == 422 and "id_number" in bad.text
+    assert bad.status_code == 303 and "?job=" in bad.headers["location"]
+    job_id = bad.headers["location"].split("=")[1]
+    assert wait_job(steward, job_id)["status"] == "failed"
+    shown = steward.get(bad.headers["location"])
+    assert 'data-status="failed"' in shown.text and "第 2 行" in shown.text  # the report
+    assert "hx-trigger" not in shown.text.split('id="job-panel"')[1].split(">")[0]
+    wrong = steward.post(
+        "/catalog/3-03-001-000001/upload",
+        data={"mode": "sideways", "csrf_token": csrf},
+        files={"file": ("d.csv", GOOD.encode(), "text/csv")},
+    )
+    assert wrong.status_code == 422 and "sideways" in wrong.text
     new = steward.post(
         "/catalog/new", data={"csrf_token": csrf, "code": "bad", "name": "x", "table_schema": "{"}
     )
@@ -178,7 +203,7 @@ def test_rows_pages_filters_and_export(steward: TestClient) -> None:
     assert csv.status_code == 200 and csv.text.count("\n") == 3 and "张三" in csv.text
 
 
-def test_outsiders_read_open_resources_masked(client: TestClient, world) -> None:
+def test_outsiders_read_open_resources_without_personal_items(client: TestClient, world) -> None:
     from zhili.access import system_actor
     from zhili.catalog.service import ResourceSpec, create_resource
 
@@ -197,9 +222,11 @@ def test_outsiders_read_open_resources_masked(client: TestClient, world) -> None
     )
     client.post("/api/v1/auth/logout")
     client.cookies.clear()
-    rows = client.get("/api/v1/catalog/3-03-001-000009/rows").json()["rows"]
-    assert {r["name"] for r in rows} == {"张*", "李*"}
-    assert all(r["id_number"].startswith("1*") for r in rows)
+    page = client.get("/api/v1/catalog/3-03-001-000009/rows").json()
+    assert page["basis"] == "open" and page["fields"] == ["death_date"]  # no personal items
+    assert sorted(r["death_date"] for r in page["rows"]) == ["2026-10-01", "2026-10-02"]
+    hidden = client.get("/api/v1/catalog/3-03-001-000009/rows", params={"fields": "name"})
+    assert hidden.status_code == 403 and hidden.json()["field"] == "name"
     export = client.get("/api/v1/catalog/3-03-001-000009/export?format=jsonl").text
     assert "id_number" not in export and "death_date" in export
     assert client.get("/api/v1/catalog/3-03-001-000001/rows").status_code == 404

@@ -27,6 +27,14 @@ LOADERS = frozenset({Role.platform_admin, Role.data_steward})
 PREVIEWERS = frozenset(
     {Role.platform_admin, Role.data_steward, Role.org_admin, Role.approver, Role.analyst}
 )
+AUDIT_READERS = frozenset({Role.platform_admin, Role.auditor, Role.data_steward, Role.approver})
+AUDIT_VERIFIERS = frozenset({Role.platform_admin, Role.auditor})
+APPLICANTS = frozenset({Role.analyst, Role.data_steward, Role.org_admin})  # no global role
+REVIEWERS = frozenset({Role.platform_admin, Role.approver})
+GRANT_MANAGERS = frozenset({Role.platform_admin, Role.approver, Role.org_admin})
+OBJECTORS = APPLICANTS  # objection.raise, demand.publish: org roles only
+OBJECTION_ANSWERERS = frozenset({Role.platform_admin, Role.data_steward, Role.approver})
+DEMAND_ANSWERERS = frozenset({Role.platform_admin, Role.data_steward, Role.org_admin})
 
 EXPECT: dict[tuple[str, str], object] = {
     ("GET", "/healthz"): PUBLIC,
@@ -66,6 +74,16 @@ EXPECT: dict[tuple[str, str], object] = {
     ("GET", "/api/v1/catalog/{code}/datapackage"): PUBLIC,
     ("GET", "/api/v1/catalog/{code}/rows"): PUBLIC,
     ("POST", "/api/v1/sql"): PUBLIC,
+    ("GET", "/api/v1/jobs"): AUTH,
+    ("GET", "/api/v1/jobs/{job_id}"): AUTH,
+    ("GET", "/jobs/{job_id}/panel"): AUTH,
+    ("GET", "/api/v1/exchange/stats"): AUTH,
+    ("GET", "/exchange/stats"): AUTH,
+    ("GET", "/api/v1/jobs/{job_id}/file"): AUTH,
+    ("POST", "/api/v1/catalog/{code}/exports"): AUTH,
+    ("POST", "/catalog/{code}/export-job"): AUTH,
+    ("POST", "/catalog/{code}/load-database"): LOADERS,
+    ("POST", "/api/v1/catalog/{code}/versions/from-database"): LOADERS,
     ("GET", "/api/v1/catalog/{code}/export"): PUBLIC,
     ("GET", "/catalog"): AUTH,
     ("GET", "/catalog/new"): STEWARDS,
@@ -97,9 +115,71 @@ EXPECT: dict[tuple[str, str], object] = {
     ("GET", "/admin/users"): USER_READERS,
     ("POST", "/admin/users"): ORG_MANAGERS,
     ("GET", "/admin/calendar"): AUTH,
+    ("GET", "/api/v1/audit"): AUDIT_READERS,
+    ("GET", "/api/v1/audit/verify"): AUDIT_VERIFIERS,
+    ("GET", "/audit"): AUDIT_READERS,
+    ("GET", "/audit/verify"): AUDIT_VERIFIERS,
     ("POST", "/admin/calendar/notice"): ADMIN,
     ("POST", "/admin/calendar/day"): ADMIN,
     ("POST", "/admin/users/{username}"): ORG_MANAGERS,
+    ("POST", "/api/v1/exchange/requests"): APPLICANTS,
+    ("GET", "/api/v1/exchange/requests"): AUTH,
+    ("GET", "/api/v1/exchange/requests/{request_id}"): AUTH,
+    ("PATCH", "/api/v1/exchange/requests/{request_id}"): APPLICANTS,
+    ("POST", "/api/v1/exchange/requests/{request_id}/submit"): APPLICANTS,
+    ("POST", "/api/v1/exchange/requests/{request_id}/withdraw"): APPLICANTS,
+    ("POST", "/api/v1/exchange/requests/{request_id}/approve"): REVIEWERS,
+    ("POST", "/api/v1/exchange/requests/{request_id}/reject"): REVIEWERS,
+    ("POST", "/api/v1/exchange/requests/{request_id}/more-info"): REVIEWERS,
+    ("GET", "/api/v1/exchange/grants"): AUTH,
+    ("GET", "/api/v1/exchange/grants/{grant_id}"): AUTH,
+    ("POST", "/api/v1/exchange/grants/{grant_id}/{action}"): GRANT_MANAGERS,
+    ("POST", "/api/v1/exchange/grants/{grant_id}/subscriptions"): APPLICANTS,
+    ("GET", "/api/v1/exchange/grants/{grant_id}/subscriptions"): AUTH,
+    ("DELETE", "/api/v1/exchange/subscriptions/{subscription_id}"): APPLICANTS,
+    ("GET", "/api/v1/exchange/subscriptions/{subscription_id}/deliveries"): AUTH,
+    ("POST", "/api/v1/exchange/deliveries/{delivery_id}/redeliver"): APPLICANTS,
+    ("GET", "/api/v1/exchange/grants/{grant_id}/changes"): AUTH,
+    ("POST", "/exchange/subscriptions"): APPLICANTS,
+    ("POST", "/exchange/subscriptions/{subscription_id}/remove"): APPLICANTS,
+    ("POST", "/exchange/deliveries/{delivery_id}/redeliver"): APPLICANTS,
+    ("GET", "/exchange/apply"): APPLICANTS,
+    ("POST", "/exchange/apply"): APPLICANTS,
+    ("GET", "/exchange/requests"): AUTH,
+    ("GET", "/exchange/requests/{request_id}"): AUTH,
+    ("POST", "/exchange/requests/{request_id}/approve"): REVIEWERS,
+    ("POST", "/exchange/requests/{request_id}/reject"): REVIEWERS,
+    ("POST", "/exchange/requests/{request_id}/more-info"): REVIEWERS,
+    ("POST", "/exchange/requests/{request_id}/withdraw"): APPLICANTS,
+    ("POST", "/exchange/requests/{request_id}/amend"): APPLICANTS,
+    ("GET", "/exchange/grants"): AUTH,
+    ("GET", "/exchange/grants/{grant_id}"): AUTH,
+    ("POST", "/exchange/grants/{grant_id}/{action}"): GRANT_MANAGERS,
+    ("POST", "/api/v1/exchange/objections"): OBJECTORS,
+    ("GET", "/api/v1/exchange/objections"): AUTH,
+    ("GET", "/api/v1/exchange/objections/{objection_id}"): AUTH,
+    ("POST", "/api/v1/exchange/objections/{objection_id}/evidence"): OBJECTORS,
+    ("GET", "/api/v1/exchange/objections/{objection_id}/evidence"): AUTH,
+    ("POST", "/api/v1/exchange/objections/{objection_id}/answer"): OBJECTION_ANSWERERS,
+    ("POST", "/api/v1/exchange/objections/{objection_id}/close"): OBJECTORS,
+    ("POST", "/api/v1/exchange/objections/{objection_id}/reopen"): OBJECTORS,
+    ("POST", "/api/v1/exchange/demands"): OBJECTORS,
+    ("GET", "/api/v1/exchange/demands"): AUTH,
+    ("GET", "/api/v1/exchange/demands/{demand_id}"): AUTH,
+    ("POST", "/api/v1/exchange/demands/{demand_id}/answers"): DEMAND_ANSWERERS,
+    ("POST", "/api/v1/exchange/demands/{demand_id}/close"): OBJECTORS,
+    ("GET", "/exchange/objections"): AUTH,
+    ("GET", "/exchange/objections/new"): OBJECTORS,
+    ("POST", "/exchange/objections"): OBJECTORS,
+    ("GET", "/exchange/objections/{objection_id}"): AUTH,
+    ("POST", "/exchange/objections/{objection_id}/answer"): OBJECTION_ANSWERERS,
+    ("POST", "/exchange/objections/{objection_id}/close"): OBJECTORS,
+    ("POST", "/exchange/objections/{objection_id}/reopen"): OBJECTORS,
+    ("GET", "/exchange/demands"): AUTH,
+    ("POST", "/exchange/demands"): OBJECTORS,
+    ("GET", "/exchange/demands/{demand_id}"): AUTH,
+    ("POST", "/exchange/demands/{demand_id}/answers"): DEMAND_ANSWERERS,
+    ("POST", "/exchange/demands/{demand_id}/close"): OBJECTORS,
 }
 
 # Routes FastAPI itself adds (documentation), public by design.
@@ -180,6 +260,13 @@ def _params(client: TestClient, actor: str) -> dict[str, Callable[[], str]]:
         "year": lambda: "2025",
         "month": lambda: "10",
         "action": lambda: "package_list",
+        "job_id": lambda: "0" * 32,
+        "request_id": lambda: "999999",
+        "grant_id": lambda: "999999",
+        "subscription_id": lambda: "999999",
+        "delivery_id": lambda: "999999",
+        "objection_id": lambda: "999999",
+        "demand_id": lambda: "999999",
     }
 
 

@@ -195,7 +195,8 @@ def build_query(
     offset = _int(data, "offset", 0, 10**9)
     ordered = _sort(visible, str(data.get("sort") or ""))
     named = {o.this.name for o in ordered}
-    ordered += [exp.Ordered(this=exp.column(k, quoted=True)) for k in primary_key if k not in named]
+    ties = list(primary_key) or visible.names  # offset paging needs a total order
+    ordered += [exp.Ordered(this=exp.column(k, quoted=True)) for k in ties if k not in named]
     source = exp.Table(this=exp.to_identifier(table, quoted=True))
     select = exp.select(*columns).from_(source)
     if where:

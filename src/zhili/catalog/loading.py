@@ -7,7 +7,7 @@ version with its row counts and quality in the catalog.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,9 @@ from zhili.access import Actor, require
 from zhili.catalog.models import LakeVersion, Resource
 from zhili.catalog.service import get_resource, record_version
 from zhili.errors import InvalidInput
-from zhili.lake import LakeTable, detect_source, ingest
+from zhili.lake import LakeTable, SqlSource, detect_source, ingest
 from zhili.lake.quality import measure
+from zhili.lake.source import Source
 
 MODES = ("append", "replace", "upsert")
 
@@ -36,9 +37,11 @@ def existing_table(home: Path, resource: Resource, version: int | None = None) -
         raise NotFound("catalog.no_data", "resource {code} has no data yet", code=resource.code)
     if version is not None and not 0 <= version <= table.version():
         raise NotFound(
-            "catalog.no_such_version", "resource {code} has no version {version}",
-            code=resource.code, version=version,
-        )  # fmt: skip
+            "catalog.no_such_version",
+            "resource {code} has no version {version}",
+            code=resource.code,
+            version=version,
+        )
     return table
 
 
@@ -56,6 +59,58 @@ def load_file(
     """Validate ``path`` against the resource's items and commit it as a new version.
     Raises the lake's validation error (with the Frictionless-shaped report) on bad data;
     then nothing is committed and the catalog is unchanged."""
+    resource = loadable(session, actor, code, mode)
+    return _load(
+        session, actor, home, resource, detect_source(path, filename), filename, mode, progress
+    )
+
+
+def load_database(
+    session: Session,
+    actor: Actor,
+    *,
+    home: Path,
+    code: str,
+    url: str,
+    query: str,
+    mode: str = "append",
+    allowed_drivers: Sequence[str] = (),
+    progress: Callable[[int], None] | None = None,
+) -> LakeVersion:
+    """Load the rows of ``query`` on a department's own database (a SQLAlchemy URL) as a
+    new version, validated like a file. Only network database drivers named in
+    ``allowed_drivers`` are accepted, so a URL cannot make the platform open its own files."""
+    resource = loadable(session, actor, code, mode)
+    source = SqlSource(check_source_url(url, allowed_drivers), query)
+    return _load(session, actor, home, resource, source, source.describe(), mode, progress)
+
+
+def check_source_url(url: str, allowed_drivers: Sequence[str]) -> str:
+    """``url`` if it parses and its backend is allowed; the password is never echoed."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise InvalidInput(
+            "catalog.bad_source_url",
+            "not a database URL (dialect+driver://user@host/db)",
+            field="url",
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in allowed_drivers:
+        raise InvalidInput(
+            "catalog.source_driver",
+            "{driver} databases cannot be loaded; allowed: {allowed}",
+            field="url",
+            driver=backend,
+            allowed=", ".join(allowed_drivers) or "none",
+        )
+    return url
+
+
+def loadable(session: Session, actor: Actor, code: str, mode: str) -> Resource:
     resource = get_resource(session, code)
     require(actor, "lake.ingest", resource)
     if mode not in MODES:
@@ -70,15 +125,27 @@ def load_file(
         raise InvalidInput(
             "catalog.upsert_needs_key", "upsert needs a primary key in the items", field="mode"
         )
+    return resource
+
+
+def _load(
+    session: Session,
+    actor: Actor,
+    home: Path,
+    resource: Resource,
+    source: Source,
+    source_name: str,
+    mode: str,
+    progress: Callable[[int], None] | None,
+) -> LakeVersion:
     table = table_for(home, resource)
-    source = detect_source(path, filename)
     result = ingest(
         source,
         resource.table_schema,
         table,
         mode,  # type: ignore[arg-type]
         progress=progress,
-        commit_properties={"zhili.by": actor.username or "", "zhili.source": filename},
+        commit_properties={"zhili.by": actor.username or "", "zhili.source": source_name},
     )
     quality: dict[str, Any] = measure(table, resource.table_schema, result.version).as_dict()
     return record_version(
@@ -89,7 +156,7 @@ def load_file(
         rows_written=result.rows,
         total_rows=table.row_count(result.version),
         size=result.bytes,
-        source=filename,
+        source=source_name,
         by=actor.username,
         quality=quality,
     )

@@ -17,7 +17,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, delete, func, i
 from sqlalchemy.orm import Session
 
 from zhili.access import Actor, require
-from zhili.catalog import search, tableschema
+from zhili.catalog import events, search, tableschema
 from zhili.catalog.models import (
     Classification,
     Grade,
@@ -421,7 +421,8 @@ def record_version(
     by: str | None,
     quality: dict[str, Any] | None = None,
 ) -> LakeVersion:
-    """Note a committed lake version in the catalog (called after the Delta commit)."""
+    """Note a committed lake version in the catalog (called after the Delta commit) and
+    tell the listeners of :mod:`zhili.catalog.events` (subscriptions), in this transaction."""
     row = LakeVersion(
         resource_id=resource.id,
         version=version,
@@ -434,7 +435,9 @@ def record_version(
         committed_at=utcnow(),
         quality=quality,
     )
+    previous = resource.current_version
     session.add(row)
     resource.current_version = version
     session.flush()
+    events.version_recorded(session, resource, row, previous)
     return row

@@ -52,7 +52,8 @@ def friendly(fn: Callable[P, T]) -> Callable[P, T]:
             return fn(*args, **kwargs)
         except ZhiliError as exc:
             err_console.print(f"[bold red]error[/] [dim]{exc.code}[/]: {exc.message('en')}")
-            for item in exc.params.get("errors", [])[:20]:
+            errors = exc.params.get("errors")
+            for item in errors[:20] if isinstance(errors, list) else []:
                 if isinstance(item, dict):
                     err_console.print(
                         f"  line {item.get('line')}, column {item.get('column')}: "

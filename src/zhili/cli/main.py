@@ -6,10 +6,12 @@ from typing import Annotated
 
 import typer
 
+from zhili.cli.audit import audit_app
 from zhili.cli.calendar import calendar_app
 from zhili.cli.common import console, database, friendly, settings
 from zhili.cli.demo import demo
 from zhili.cli.identity import org_app, token_app, user_app
+from zhili.cli.lake import lake_app
 
 app = typer.Typer(
     name="zhili",
@@ -21,6 +23,8 @@ app.add_typer(user_app, name="user")
 app.add_typer(org_app, name="org")
 app.add_typer(token_app, name="token")
 app.add_typer(calendar_app, name="calendar")
+app.add_typer(audit_app, name="audit")
+app.add_typer(lake_app, name="lake")
 app.command("demo")(demo)
 
 

@@ -26,7 +26,7 @@ from zhili.query.functions import ALLOWED_FUNCTIONS
 from zhili.query.guard import CheckedSql, check_sql, referenced_columns, referenced_tables
 from zhili.query.model import MAX_LIMIT, Filter, Query, SortKey, validate_query
 from zhili.query.params import parse_params
-from zhili.query.snapshot import Snapshot
+from zhili.query.snapshot import Scope, Snapshot
 from zhili.query.sql import Sql, count_sql, export_sql, select_sql
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ __all__ = [
     "Filter",
     "Page",
     "Query",
+    "Scope",
     "Snapshot",
     "SortKey",
     "SparkEngine",

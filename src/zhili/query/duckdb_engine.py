@@ -27,8 +27,9 @@ import duckdb
 import pyarrow as pa
 
 from zhili.query.engine import DEFAULT_TIMEOUT, Engine
+from zhili.query.masks import apply_mask
 from zhili.query.messages import invalid, unavailable
-from zhili.query.snapshot import SnapshotFiles
+from zhili.query.snapshot import Scope, SnapshotFiles
 from zhili.query.sql import quote_ident
 
 __all__ = ["DuckDBEngine"]
@@ -74,6 +75,19 @@ class _Timer:
             self._timer.cancel()
 
 
+def _select_list(files: SnapshotFiles, scope: Scope | None) -> str:
+    """The relation's columns: all of the snapshot's, or the scope's with masks applied."""
+    if scope is None:
+        return ", ".join(quote_ident(n) for n in files.schema.names)
+    masks = dict(scope.masks)
+    return ", ".join(
+        f"zhili_mask(CAST({quote_ident(n)} AS VARCHAR), {_literal(masks[n])}) AS {quote_ident(n)}"
+        if n in masks
+        else quote_ident(n)
+        for n in scope.fields
+    )
+
+
 class DuckDBEngine(Engine):
     """DuckDB in process.
 
@@ -112,18 +126,23 @@ class DuckDBEngine(Engine):
             setup.append(f"SET GLOBAL memory_limit = {_literal(memory_limit)}")
         for statement in [*setup, "SET lock_configuration = true"]:
             self._con.execute(statement)
+        self._con.create_function(
+            "zhili_mask", apply_mask, ["VARCHAR", "VARCHAR"], "VARCHAR", type="arrow",
+            null_handling="special", side_effects=False,
+        )  # fmt: skip
         # Close at exit too: an open database at interpreter shutdown makes the bindings
         # report leaked objects.
         self._finalizer = weakref.finalize(self, self._con.close)
 
     # ------------------------------------------------------------------------ primitives
-    def _register(self, relation: str, files: SnapshotFiles) -> None:
+    def _register(self, relation: str, files: SnapshotFiles, scope: Scope | None = None) -> None:
         if files.partition_columns:
             raise invalid(
                 "query.partitioned",
                 columns=", ".join(files.partition_columns),
             )
-        columns = ", ".join(quote_ident(n) for n in files.schema.names)
+        columns = _select_list(files, scope)
+        where = f" WHERE {scope.where}" if scope is not None and scope.where else ""
         name = quote_ident(relation)
         with self._lock:
             if not files.uris:  # an empty version: a typed table with no rows
@@ -132,7 +151,7 @@ class DuckDBEngine(Engine):
                 try:
                     source = quote_ident(staging)
                     self._con.execute(
-                        f"CREATE OR REPLACE TABLE {name} AS SELECT {columns} FROM {source}"
+                        f"CREATE OR REPLACE TABLE {name} AS SELECT {columns} FROM {source}{where}"
                     )
                 finally:
                     self._con.unregister(staging)
@@ -140,7 +159,7 @@ class DuckDBEngine(Engine):
             uris = ", ".join(_literal(u) for u in files.uris)
             self._con.execute(
                 f"CREATE OR REPLACE VIEW {name} AS SELECT {columns} "
-                f"FROM read_parquet([{uris}], union_by_name = true)"
+                f"FROM read_parquet([{uris}], union_by_name = true){where}"
             )
 
     def _unregister(self, relation: str) -> None:

@@ -32,7 +32,7 @@ from zhili.query.dialect import translate
 from zhili.query.guard import check_sql
 from zhili.query.messages import invalid
 from zhili.query.model import MAX_LIMIT, Query, SortKey, validate_query
-from zhili.query.snapshot import Snapshot, SnapshotFiles
+from zhili.query.snapshot import Scope, Snapshot, SnapshotFiles
 from zhili.query.sql import Sql, count_sql, export_sql, key_alias, select_sql, total_sort
 from zhili.query.window import row_groups, window_bounds
 
@@ -97,7 +97,7 @@ class _Relations:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.lock = threading.Lock()
-        self.entries: OrderedDict[tuple[str, int], list[Any]] = OrderedDict()  # [name, uses]
+        self.entries: OrderedDict[tuple[str, int, str], list[Any]] = OrderedDict()  # [name, uses]
 
 
 class Engine(ABC):
@@ -119,8 +119,9 @@ class Engine(ABC):
 
     # ----------------------------------------------------------------- backend primitives
     @abstractmethod
-    def _register(self, relation: str, files: SnapshotFiles) -> None:
-        """Make ``relation`` read the snapshot's files, with exactly the snapshot's columns."""
+    def _register(self, relation: str, files: SnapshotFiles, scope: Scope | None = None) -> None:
+        """Make ``relation`` read the snapshot's files, with exactly the snapshot's columns
+        — or, with a ``scope``, only its fields (masked ones masked) and rows."""
 
     @abstractmethod
     def _unregister(self, relation: str) -> None:
@@ -156,14 +157,14 @@ class Engine(ABC):
         """The relation name of ``snapshot`` (registered on first use) and its files."""
         pinned = snapshot.pinned()
         assert pinned.version is not None
-        key = (pinned.path, pinned.version)
+        key = (pinned.path, pinned.version, pinned.scope.key if pinned.scope else "")
         files = pinned.files()
         cache = self._relations
         with cache.lock:
             entry = cache.entries.get(key)
             if entry is None:
                 entry = [f"zhili_s_{pinned.key}", 0]
-                self._register(entry[0], files)
+                self._register(entry[0], pinned.base_files(), pinned.scope)
                 cache.entries[key] = entry
                 self._evict()
             cache.entries.move_to_end(key)

@@ -66,6 +66,7 @@ MESSAGES: dict[str, str] = {
     # Engines
     "query.sql_error": "The query cannot run: {reason}",
     "query.timeout": "The query ran longer than the limit of {limit} seconds",
+    "query.unknown_mask": "Masking function {id} is not registered in this process",
     "query.out_of_memory": "The query needs more memory than the engine has",
     "query.engine_error": "The query engine failed: {reason}",
     "query.unknown_engine": "Unknown query engine {engine}; use duckdb or spark",

@@ -17,7 +17,38 @@ import pyarrow as pa
 
 from zhili.query.messages import invalid, not_found
 
-__all__ = ["Snapshot", "SnapshotFiles"]
+__all__ = ["Scope", "Snapshot", "SnapshotFiles"]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a grant lets one consumer see of a snapshot: the fields (in this order), the
+    rows (``where``: a boolean SQL expression in DuckDB's dialect, built from a checked
+    row-filter tree, never from consumer text) and the masked fields (``masks``: field →
+    masking function id, see :mod:`zhili.query.masks`).
+
+    Engines register a scoped snapshot as its own relation — ``SELECT fields, masked
+    expressions FROM files WHERE where`` — so every query, count, export and SQL over it
+    sees only the scoped, masked rows: nothing downstream can reach a raw value.
+    """
+
+    fields: tuple[str, ...]
+    where: str | None = None
+    masks: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def key(self) -> str:
+        text = repr((self.fields, self.where, self.masks))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def schema(self, base: pa.Schema) -> pa.Schema:
+        masked = dict(self.masks)
+        return pa.schema(
+            [
+                pa.field(name, pa.string()) if name in masked else base.field(name)
+                for name in self.fields
+            ]
+        )
 
 
 @dataclass(frozen=True)
@@ -31,22 +62,34 @@ class Snapshot:
 
     path: str
     version: int | None = None
+    scope: Scope | None = None
 
     def pinned(self) -> Snapshot:
         """This snapshot with ``version`` resolved to a number."""
         if self.version is not None:
             return self
-        return Snapshot(self.path, _open(self.path, None).version())
+        return Snapshot(self.path, _open(self.path, None).version(), self.scope)
 
     @property
     def key(self) -> str:
         """A short stable identifier of a pinned snapshot, usable inside SQL names."""
         pinned = self.pinned()
-        digest = hashlib.sha256(f"{pinned.path}\0{pinned.version}".encode()).hexdigest()
-        return digest[:16]
+        scope = pinned.scope.key if pinned.scope else ""
+        text = f"{pinned.path}\0{pinned.version}\0{scope}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def files(self) -> SnapshotFiles:
-        """The parquet files and the Arrow schema of this version (cached per version)."""
+        """The parquet files and the Arrow schema of this version (cached per version);
+        with a scope, the schema is what the scope shows."""
+        pinned = self.pinned()
+        assert pinned.version is not None
+        files = _files(pinned.path, pinned.version)
+        if pinned.scope is None:
+            return files
+        return SnapshotFiles(files.uris, pinned.scope.schema(files.schema), files.partition_columns)
+
+    def base_files(self) -> SnapshotFiles:
+        """The unscoped files and schema (what the engine reads before scoping)."""
         pinned = self.pinned()
         assert pinned.version is not None
         return _files(pinned.path, pinned.version)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import uuid
@@ -24,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import sqlglot
 
 from zhili.query.engine import DEFAULT_TIMEOUT, Engine
 from zhili.query.messages import invalid, unavailable
-from zhili.query.snapshot import SnapshotFiles
+from zhili.query.snapshot import Scope, SnapshotFiles
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -96,6 +98,8 @@ class SparkEngine(Engine):
             ) from e
         if self.master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Python UDFs (masking) run in worker processes: the same interpreter and packages.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder.master(self.master).appName("zhili")
         for key, value in self.config.items():
             builder = builder.config(key, value)
@@ -111,7 +115,7 @@ class SparkEngine(Engine):
         return session
 
     # ------------------------------------------------------------------------ primitives
-    def _register(self, relation: str, files: SnapshotFiles) -> None:
+    def _register(self, relation: str, files: SnapshotFiles, scope: Scope | None = None) -> None:
         if files.partition_columns:
             raise invalid(
                 "query.partitioned",
@@ -123,8 +127,16 @@ class SparkEngine(Engine):
             frame = spark.read.option("mergeSchema", "true").parquet(*files.uris)
         else:
             frame = spark.createDataFrame(files.schema.empty_table())
-        columns = [frame[name] for name in files.schema.names]
-        frame.select(*columns).createOrReplaceTempView(relation)
+        if scope is None:
+            frame.select(*[frame[n] for n in files.schema.names]).createOrReplaceTempView(relation)
+            return
+        if scope.where:
+            frame = frame.filter(sqlglot.transpile(scope.where, read="duckdb", write="spark")[0])
+        masks = dict(scope.masks)
+        frame.select(
+            *[_spark_mask(frame[n], masks[n]).alias(n) if n in masks else frame[n]
+              for n in scope.fields]
+        ).createOrReplaceTempView(relation)  # fmt: skip
 
     def _unregister(self, relation: str) -> None:
         self.session.catalog.dropTempView(relation)
@@ -205,7 +217,7 @@ class SparkEngine(Engine):
             session = self._session
         if session is None:
             return
-        for (_, _), (name, _) in list(self._relations.entries.items()):
+        for name, _ in list(self._relations.entries.values()):
             session.catalog.dropTempView(name)
         self._relations.entries.clear()
 
@@ -234,3 +246,22 @@ def _to_arrow(frame: DataFrame) -> pa.Table:
     from pyspark.sql.pandas.types import to_arrow_schema  # pragma: no cover
 
     return pa.Table.from_batches(batches, to_arrow_schema(frame.schema))  # pragma: no cover
+
+
+def _spark_mask(column: Any, mask_id: str) -> Any:
+    """The same registered masking function, as a vectorised (Arrow-backed) pandas UDF."""
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    from zhili.query.masks import lookup_mask
+
+    fn = lookup_mask(mask_id)  # resolved here: Spark's Python workers get it pickled
+
+    def mask(values):  # type: ignore[no-untyped-def]
+        arrow = pa.array(values.astype(object).where(values.notna(), None), pa.string())
+        return pd.Series(fn(arrow).to_pylist(), dtype=object)
+
+    # real classes, not the strings postponed annotations would leave for Spark to read
+    mask.__annotations__ = {"values": pd.Series, "return": pd.Series}
+    udf = F.pandas_udf(mask, "string")  # type: ignore[call-overload]
+    return udf(column.cast("string"))

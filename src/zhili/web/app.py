@@ -14,25 +14,35 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute
 
 import zhili
+from zhili.audit import AuditLog
 from zhili.db import Database
+from zhili.jobs import JobRunner
 from zhili.settings import Settings, get_settings
 from zhili.web import problems
+from zhili.web.api import audit as api_audit
 from zhili.web.api import auth as api_auth
 from zhili.web.api import calendar as api_calendar
 from zhili.web.api import catalog as api_catalog
 from zhili.web.api import ckan as api_ckan
-from zhili.web.api import docs, health, orgs, tokens, users
+from zhili.web.api import docs, health, jobs, orgs, tokens, users
+from zhili.web.api import exchange as api_exchange
+from zhili.web.api import feedback as api_feedback
 from zhili.web.api import sql as api_sql
+from zhili.web.api import subscriptions as api_subscriptions
 from zhili.web.pages import (
     account,
     admin_calendar,
     admin_orgs,
     admin_users,
+    audit,
     catalog,
+    exchange,
     home,
     login,
     portal,
 )
+from zhili.web.pages import feedback as feedback_pages
+from zhili.web.pages import subscriptions as subscription_pages
 
 STATIC = Path(__file__).parent / "static"
 
@@ -45,16 +55,25 @@ ROUTERS = (
     users.router,
     api_calendar.router,
     api_catalog.router,
+    api_subscriptions.router,  # before api_exchange: /grants/{id}/{action}
+    api_exchange.router,
+    api_feedback.router,
     api_ckan.router,
     api_sql.router,
+    jobs.router,
     login.router,
     home.router,
     catalog.router,
+    exchange.router,
+    subscription_pages.router,
+    feedback_pages.router,
     portal.router,
     account.router,
     admin_orgs.router,
     admin_users.router,
     admin_calendar.router,
+    api_audit.router,
+    audit.router,
 )
 
 
@@ -64,9 +83,16 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     db = database or Database(settings.resolved_database_url)
     owns_db = database is None
 
+    runner = job_runner(settings, db)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if runner is not None:
+            runner.start()
         yield
+        if runner is not None:
+            runner.stop()
+        _app.state.audit_log.close()
         if owns_db:
             db.dispose()
 
@@ -81,12 +107,29 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.audit_log = AuditLog(db)  # one appender: group commit across requests
+    app.state.jobs = runner
     problems.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in ROUTERS:
         app.include_router(router)
     logging.getLogger("zhili").setLevel(logging.INFO)
     return app
+
+
+def job_runner(settings: Settings, db: Database) -> JobRunner | None:
+    """This process's share of the background job queue (none when ZHILI_JOB_WORKERS=0)."""
+    # registers the load handlers, the escalation of overdue requests and objections,
+    # and the webhook sender of subscriptions
+    import zhili.catalog.load_jobs
+    import zhili.exchange.export_jobs
+    import zhili.exchange.objections
+    import zhili.exchange.requests
+    import zhili.exchange.webhooks  # noqa: F401
+
+    if settings.job_workers == 0:
+        return None
+    return JobRunner(db, settings.home, settings.secret_key, workers=settings.job_workers)
 
 
 def api_routes(routes: list[BaseRoute]) -> Iterator[APIRoute]:

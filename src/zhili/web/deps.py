@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from zhili.access import ANONYMOUS, Actor, require
+from zhili.audit import AuditLog
 from zhili.db import Database
 from zhili.errors import Forbidden
 from zhili.i18n import negotiate
@@ -34,6 +35,12 @@ def get_database(request: Request) -> Database:
     return db
 
 
+def get_audit_log(request: Request) -> AuditLog:
+    """The app's one audit appender: concurrent requests share its group commits."""
+    log: AuditLog = request.app.state.audit_log
+    return log
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """One transaction per request, committed before the response is sent."""
     db: Database = request.app.state.db
@@ -43,6 +50,7 @@ def get_session(request: Request) -> Iterator[Session]:
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+AuditLogDep = Annotated[AuditLog, Depends(get_audit_log)]
 
 
 def get_locale(request: Request) -> str:

@@ -19,10 +19,12 @@ TEMPLATES = Path(__file__).parent / "templates"
 NAV: tuple[tuple[str, str, str], ...] = (
     ("home", "/", "page.home"),
     ("catalog", "/catalog", "catalog.read"),
+    ("exchange", "/exchange/requests", "exchange.read"),
     ("open", "/open", "portal.read"),
     ("orgs", "/admin/orgs", "org.read"),
     ("users", "/admin/users", "user.read"),
     ("calendar", "/admin/calendar", "calendar.read"),
+    ("audit", "/audit", "audit.read"),
     ("account", "/account", "account.read"),
 )
 

@@ -10,14 +10,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import BaseModel
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
-from zhili.catalog import loading, reading, service, tableschema
-from zhili.catalog.models import LakeVersion, Resource, ResourceRevision
+from zhili.catalog import load_jobs, loading, service, tableschema
+from zhili.catalog.load_jobs import version_result
+from zhili.catalog.models import Resource, ResourceRevision
 from zhili.errors import InvalidInput
+from zhili.exchange import door, export_jobs
+from zhili.jobs import Job
 from zhili.query import MEDIA_TYPES
+from zhili.web.api.jobs import job_location, job_out
 from zhili.web.deps import CurrentActor, DbSession, SettingsDep, authorize
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
@@ -45,18 +49,7 @@ def resource_out(r: Resource) -> dict[str, Any]:
     }
 
 
-def version_out(v: LakeVersion) -> dict[str, Any]:
-    return {
-        "version": v.version,
-        "mode": v.mode,
-        "rows_written": v.rows_written,
-        "total_rows": v.total_rows,
-        "bytes": v.bytes,
-        "source": v.source,
-        "committed_by": v.committed_by,
-        "committed_at": v.committed_at.isoformat(),
-        "quality": v.quality,
-    }
+version_out = version_result
 
 
 def revision_out(r: ResourceRevision) -> dict[str, Any]:
@@ -139,25 +132,80 @@ def versions(code: str, actor: CurrentActor, session: DbSession) -> dict[str, An
 @router.post("/{code}/versions", dependencies=INGEST, status_code=201)
 def load(
     code: str,
+    request: Request,
     actor: CurrentActor,
     session: DbSession,
     settings: SettingsDep,
     file: Annotated[UploadFile, File()],
     mode: Annotated[str, Form()] = "append",
-) -> dict[str, Any]:
+    background: Annotated[bool, Form()] = False,
+) -> Any:
     """Upload a file (CSV, JSON/JSONL, Parquet, XLSX) as a new version; 422 with the
-    validation report when any row is bad (nothing is committed then)."""
+    validation report when any row is bad (nothing is committed then). With
+    ``background=true`` the load runs as a job: 202 and the job (``Location``) to follow."""
     with spooled(file) as path:
+        filename = file.filename or path.name
+        if background:
+            job = load_jobs.submit_file(
+                session,
+                actor,
+                home=settings.home,
+                code=code,
+                spooled=path,
+                filename=filename,
+                mode=mode,
+            )
+            return _accepted(request, session, job)
         version = loading.load_file(
             session,
             actor,
             home=settings.home,
             code=code,
             path=path,
-            filename=file.filename or path.name,
+            filename=filename,
             mode=mode,
         )
     return version_out(version)
+
+
+class DatabaseLoad(BaseModel):
+    url: str = Field(description="SQLAlchemy URL, e.g. postgresql://user:pw@host/db")
+    query: str = Field(min_length=1, max_length=20_000, description="SELECT on that database")
+    mode: str = "append"
+
+
+@router.post("/{code}/versions/from-database", dependencies=INGEST, status_code=202)
+def load_database(
+    code: str,
+    body: DatabaseLoad,
+    request: Request,
+    actor: CurrentActor,
+    session: DbSession,
+    settings: SettingsDep,
+) -> JSONResponse:
+    """Load the rows of a query on the department's own database as a new version, in
+    the background (202 and the job to follow). The URL's password is sealed in the
+    queue and never shown again."""
+    job = load_jobs.submit_database(
+        session,
+        actor,
+        code=code,
+        url=body.url,
+        query=body.query,
+        mode=body.mode,
+        secret_key=settings.secret_key,
+        allowed_drivers=settings.allowed_source_drivers,
+    )
+    return _accepted(request, session, job)
+
+
+def _accepted(request: Request, session: DbSession, job: Job) -> JSONResponse:
+    session.commit()
+    jobs = getattr(request.app.state, "jobs", None)
+    if jobs is not None:
+        jobs.wake()
+    location = job_location(request, job)
+    return JSONResponse(job_out(job), status_code=202, headers={"Location": location})
 
 
 @router.get("/{code}/preview", dependencies=PREVIEW)
@@ -211,9 +259,10 @@ def rows(
 ) -> dict[str, Any]:
     """A keyset page of rows: ``fields``, repeatable ``filter=FIELD:OP[:VALUE]``,
     ``sort=-a,b``, ``limit``, ``after`` (the previous page's ``next``), ``total=true``.
-    The provider's staff read their own data; anyone reads open resources, personal
-    items masked."""
-    page, pinned = reading.read_rows(
+    Through the exchange's one door: the provider's staff read their own data, consumer
+    organizations read under their grant (its fields, rows and masking; metered and
+    audited), anyone reads open resources without their personal items."""
+    page, pinned, access = door.read_rows(
         session,
         actor,
         home=settings.home,
@@ -223,6 +272,8 @@ def rows(
     )
     return {
         "version": pinned,
+        "basis": access.basis,
+        "grant": access.grant.id if access.grant else None,
         "fields": [c.name for c in page.columns],
         "rows": jsonable_encoder(page.rows),
         "next": page.next_cursor,
@@ -243,7 +294,7 @@ def export(
 ) -> StreamingResponse:
     """The whole result (same filters and sort as ``rows``) streamed as CSV, JSONL or
     Parquet, never held in memory."""
-    chunks = reading.export_rows(
+    chunks = door.export_rows(
         session,
         actor,
         home=settings.home,
@@ -258,6 +309,22 @@ def export(
         media_type=MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{code}.{format}"'},
     )
+
+
+@router.post("/{code}/exports", dependencies=[Depends(authorize("exchange.read"))], status_code=202)
+def export_job(
+    code: str,
+    request: Request,
+    actor: CurrentActor,
+    session: DbSession,
+    format: Annotated[str, Query(pattern="^(csv|jsonl|parquet)$")] = "csv",
+) -> JSONResponse:
+    """The same export as a background job (for large results): 202 and the job; when it
+    succeeds, ``GET /api/v1/jobs/{id}/file`` downloads it (resumable, with its SHA-256).
+    Query parameters as for ``rows`` (filters, fields, sort)."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "format"]
+    job = export_jobs.submit_export(session, actor, code=code, params=params, fmt=format)
+    return _accepted(request, session, job)
 
 
 class spooled:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field
 
-from zhili.catalog import reading
+from zhili.exchange import door
 from zhili.web.deps import CurrentActor, DbSession, SettingsDep, authorize
 
 router = APIRouter(prefix="/api/v1", tags=["query"])
@@ -27,9 +27,7 @@ def run_sql(
     """Rows of the query (at most ``max_rows``; ``truncated`` says whether there were more).
     The provider's staff query their own resources; anyone queries open resources, but
     not their personal items."""
-    result = reading.run_sql(
-        session, actor, home=settings.home, sql=body.sql, max_rows=body.max_rows
-    )
+    result = door.run_sql(session, actor, home=settings.home, sql=body.sql, max_rows=body.max_rows)
     return {
         "fields": [{"name": c.name, "type": c.type} for c in result.columns],
         "rows": jsonable_encoder(result.rows),

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 
 from zhili.access import Actor, can
-from zhili.catalog import loading, service, tableschema
+from zhili.catalog import load_jobs, loading, service, tableschema
 from zhili.catalog.models import (
     Classification,
     Grade,
@@ -20,6 +20,9 @@ from zhili.catalog.models import (
     UpdateCycle,
 )
 from zhili.errors import InvalidInput, ZhiliError
+from zhili.exchange import door, export_jobs
+from zhili.jobs import get_job, list_jobs
+from zhili.jobs.runner import render_problem
 from zhili.lake.quality import freshness
 from zhili.web.api.catalog import spooled
 from zhili.web.deps import CurrentActor, DbSession, Locale, SettingsDep, authorize
@@ -63,6 +66,16 @@ def browse(request: Request, actor: CurrentActor, session: DbSession) -> Respons
     )
 
 
+def _job_param(request: Request, session: DbSession, actor: Actor) -> Any:
+    job_id = request.query_params.get("job")
+    if not job_id or actor.user_id is None:
+        return None
+    try:
+        return get_job(session, actor, job_id)
+    except ZhiliError:
+        return None
+
+
 def _resource_page(
     request: Request,
     session: DbSession,
@@ -92,6 +105,12 @@ def _resource_page(
             "preview_fields": fields,
             "preview_rows": rows,
             "freshness": fresh,
+            "job": (job := _job_param(request, session, actor)),
+            "job_error": _job_error(job, getattr(request.state, "locale", None) or "zh-CN"),
+            "read_basis": door.may_read(session, actor, resource),
+            "recent_jobs": list_jobs(session, actor, subject=code, limit=5)
+            if actor.user_id is not None
+            else [],
             "schema_json": json.dumps(
                 tableschema.export(resource.table_schema), ensure_ascii=False, indent=1
             ),
@@ -137,14 +156,18 @@ class ResourceForm(BaseModel):
                 column=exc.colno,
             ) from None
         return {
-            "name": self.name, "classification": self.classification,
+            "name": self.name,
+            "classification": self.classification,
             "sharing_type": self.sharing_type,
             "sharing_conditions": self.sharing_conditions or None,
-            "legal_basis": self.legal_basis or None, "open_type": self.open_type,
-            "update_cycle": self.update_cycle, "grade": self.grade, "summary": self.summary,
+            "legal_basis": self.legal_basis or None,
+            "open_type": self.open_type,
+            "update_cycle": self.update_cycle,
+            "grade": self.grade,
+            "summary": self.summary,
             "tags": [t for t in self.tags.replace("，", ",").split(",") if t.strip()],
             "table_schema": schema,
-        }  # fmt: skip
+        }
 
 
 def _form_page(
@@ -197,20 +220,21 @@ def upload(
     file: Annotated[UploadFile, File()],
     mode: Annotated[str, Form()] = "append",
 ) -> Response:
+    """The upload is spooled (the browser shows bytes sent), then validated and committed
+    by a background job whose progress the resource page follows."""
     try:
         with spooled(file) as path:
-            version = loading.load_file(
+            job = load_jobs.submit_file(
                 session,
                 actor,
                 home=settings.home,
                 code=code,
-                path=path,
+                spooled=path,
                 filename=file.filename or path.name,
                 mode=mode,
             )
     except ZhiliError as exc:
         session.rollback()
-        report = exc.params.get("report")
         return _resource_page(
             request,
             session,
@@ -219,9 +243,103 @@ def upload(
             code,
             status_code=exc.status,
             error=exc.message(locale),
-            report=report,
         )
-    return _resource_page(request, session, actor, settings, code, loaded=version)
+    return _follow(request, session, code, job.id)
+
+
+@router.post("/catalog/{code}/load-database", dependencies=[Depends(authorize("lake.ingest"))])
+def load_database(
+    request: Request,
+    code: str,
+    actor: CurrentActor,
+    session: DbSession,
+    settings: SettingsDep,
+    locale: Locale,
+    url: Annotated[str, Form()],
+    query: Annotated[str, Form()],
+    mode: Annotated[str, Form()] = "append",
+) -> Response:
+    try:
+        job = load_jobs.submit_database(
+            session,
+            actor,
+            code=code,
+            url=url,
+            query=query,
+            mode=mode,
+            secret_key=settings.secret_key,
+            allowed_drivers=settings.allowed_source_drivers,
+        )
+    except ZhiliError as exc:
+        session.rollback()
+        return _resource_page(
+            request,
+            session,
+            actor,
+            settings,
+            code,
+            status_code=exc.status,
+            error=exc.message(locale),
+            db_query=query,
+        )
+    return _follow(request, session, code, job.id)
+
+
+def _follow(request: Request, session: DbSession, code: str, job_id: str) -> Response:
+    """Commit the queued job, wake this process's runner, and send the browser to the
+    resource page that follows the job (htmx needs ``HX-Redirect``, a form a 303)."""
+    session.commit()
+    runner = getattr(request.app.state, "jobs", None)
+    if runner is not None:
+        runner.wake()
+    target = f"/catalog/{code}?job={job_id}"
+    if request.headers.get("HX-Request"):
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/catalog/{code}/export-job", dependencies=[Depends(authorize("exchange.read"))])
+def export_job(
+    request: Request,
+    code: str,
+    actor: CurrentActor,
+    session: DbSession,
+    settings: SettingsDep,
+    locale: Locale,
+    format: Annotated[str, Form()] = "csv",
+) -> Response:
+    """Queue a bulk export of what the reader may see; the page follows the job."""
+    try:
+        job = export_jobs.submit_export(session, actor, code=code, params=[], fmt=format)
+    except ZhiliError as exc:
+        session.rollback()
+        return _resource_page(
+            request,
+            session,
+            actor,
+            settings,
+            code,
+            status_code=exc.status,
+            error=exc.message(locale),
+        )
+    return _follow(request, session, code, job.id)
+
+
+@router.get("/jobs/{job_id}/panel", dependencies=[Depends(authorize("job.read"))])
+def job_panel(
+    request: Request, job_id: str, actor: CurrentActor, session: DbSession, locale: Locale
+) -> Response:
+    """The job's progress as an HTML fragment; it polls itself until the job ends, and
+    then reloads the page so the new version, preview and quality show."""
+    job = get_job(session, actor, job_id)
+    response = render(request, "_job.html", {"job": job, "job_error": _job_error(job, locale)})
+    if job.finished and request.headers.get("HX-Request"):
+        response.headers["HX-Refresh"] = "true"
+    return response
+
+
+def _job_error(job: Any, locale: str) -> str | None:
+    return render_problem(job.problem, locale) if job and job.problem else None
 
 
 @router.get("/catalog/{code}/edit", dependencies=[Depends(authorize("catalog.manage"))])
