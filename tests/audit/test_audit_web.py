@@ -7,9 +7,10 @@ import datetime as dt
 import pytest
 from audit_data import T0, attack
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from zhili.access import system_actor
-from zhili.audit import AuditEvent, AuditLog
+from zhili.audit import AuditEntry, AuditEvent, AuditLog
 from zhili.db import Database
 
 
@@ -52,20 +53,27 @@ def log(world) -> dict[str, int]:
     events.append(
         AuditEvent.admin(system_actor("root"), "grant.revoke", at=T0 + dt.timedelta(minutes=5))
     )
+    global BASE
+    with world.db.session() as s:  # admin acts so far (the users created above) come first
+        BASE = s.scalar(select(func.max(AuditEntry.seq))) or 0
     AuditLog(world.db).record_many(events)
     return ids
 
 
+BASE = 0
+
+
 def _seqs(r) -> list[int]:
+    """The fixture's entries, numbered from 1 (the users' creation acts left out)."""
     assert r.status_code == 200, r.text
-    return [e["seq"] for e in r.json()["items"]]
+    return [e["seq"] - BASE for e in r.json()["items"] if e["seq"] > BASE]
 
 
 def test_auditor_sees_everything_newest_first(client: TestClient, log, login) -> None:
     login("bureau.auditor")
     r = client.get("/api/v1/audit")
     assert _seqs(r) == [6, 5, 4, 3, 2, 1]
-    first = r.json()["items"][-1]
+    first = next(e for e in r.json()["items"] if e["seq"] == BASE + 1)
     assert first["org_code"] == "CIVIL" and first["provider_code"] == "PSB"
     assert first["fields"] == ["姓名"] and len(first["hash"]) == 64
 
@@ -115,7 +123,7 @@ def test_keyset_pages(client: TestClient, log, login) -> None:
     while True:
         params = {"limit": 4, **({"after": after} if after else {})}
         body = client.get("/api/v1/audit", params=params).json()
-        seen += [e["seq"] for e in body["items"]]
+        seen += [e["seq"] - BASE for e in body["items"] if e["seq"] > BASE]
         after = body["next_after"]
         if after is None:
             break
@@ -125,11 +133,11 @@ def test_keyset_pages(client: TestClient, log, login) -> None:
 def test_verify_over_http(client: TestClient, log, login, db: Database) -> None:
     login("bureau.auditor")
     body = client.get("/api/v1/audit/verify").json()
-    assert body["ok"] and body["entries"] == 6
-    attack(db, "UPDATE audit_entries SET row_count = 1000000 WHERE seq = 2")
+    assert body["ok"] and body["entries"] == BASE + 6
+    attack(db, f"UPDATE audit_entries SET row_count = 1000000 WHERE seq = {BASE + 2}")
     body = client.get("/api/v1/audit/verify").json()
     assert not body["ok"]
-    assert (body["broken_seq"], body["reason"]) == (2, "hash_mismatch")
+    assert (body["broken_seq"], body["reason"]) == (BASE + 2, "hash_mismatch")
 
 
 def test_stewards_cannot_verify_and_nobody_can_write(client: TestClient, log, login) -> None:
@@ -148,7 +156,7 @@ def test_token_needs_the_audit_scope(client: TestClient, log, login) -> None:
         tokens[scopes[0]] = r.json()["token"]
     client.cookies.clear()
     ok = client.get("/api/v1/audit", headers={"Authorization": f"Bearer {tokens['audit:read']}"})
-    assert ok.status_code == 200 and len(ok.json()["items"]) == 6
+    assert ok.status_code == 200 and _seqs(ok) == [8, 7, 6, 5, 4, 3, 2, 1]  # + 2 tokens
     no = client.get("/api/v1/audit", headers={"Authorization": f"Bearer {tokens['identity:read']}"})
     assert no.status_code == 403 and no.json()["code"] == "access.scope_missing"
 
@@ -163,10 +171,10 @@ def test_page_in_both_languages(client: TestClient, log, login, db: Database) ->
     assert "CIVIL-ELDERLY" not in en.text
     fragment = client.get("/audit/verify", headers={"HX-Request": "true"})
     assert fragment.status_code == 200 and "<html" not in fragment.text
-    assert "共 6 条" in fragment.text
-    attack(db, "DELETE FROM audit_entries WHERE seq = 3")
+    assert f"共 {BASE + 6} 条" in fragment.text
+    attack(db, f"DELETE FROM audit_entries WHERE seq = {BASE + 3}")
     broken = client.get("/audit/verify", headers={"Accept-Language": "en"})
-    assert "<html" in broken.text and "broken at entry 3" in broken.text
+    assert "<html" in broken.text and f"broken at entry {BASE + 3}" in broken.text
 
 
 def test_page_for_a_steward_has_no_verify_button(client: TestClient, log, login) -> None:

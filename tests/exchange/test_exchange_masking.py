@@ -5,6 +5,7 @@ million-row batch masked without a Python loop over the rows."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import hmac
 import sys
@@ -377,12 +378,16 @@ def count_python_lines(call: Any) -> tuple[Any, int]:
             lines += 1
         return tracer
 
+    # Finalizers of other tests' objects would run (and be counted) inside the call.
+    gc.collect()
+    gc.disable()
     old = sys.gettrace()
     sys.settrace(tracer)
     try:
         result = call()
     finally:
         sys.settrace(old)
+        gc.enable()
     return result, lines
 
 

@@ -187,3 +187,28 @@ def test_overdue_requests_escalate_to_the_bureau_once(city) -> None:
         assert r.escalated and req.may_review(root, r)
         assert req.may_review(actor(city, "psb.approver"), r)  # the provider still may
         assert s.get(ShareRequest, r.id).escalated
+
+
+def test_every_step_and_grant_change_is_an_audited_act(city) -> None:
+    from zhili.audit.models import AuditEntry
+    from zhili.exchange.grants import change_state
+
+    cab, psb = actor(city, "cab.analyst"), actor(city, "psb.approver")
+    with city.db.session() as s:
+        r = req.create_request(s, cab, spec())
+        _submit(s, cab, r)
+        grant = req.approve(s, psb, r, req.Decision(reason="同意"))
+        change_state(s, psb, grant, "revoke", "用途变更")
+    with city.db.session() as s:
+        acts = s.execute(
+            select(AuditEntry.action, AuditEntry.actor_username, AuditEntry.kind)
+            .where(AuditEntry.action.like("exchange.%") | AuditEntry.action.like("grant.%"))
+            .order_by(AuditEntry.seq)
+        ).all()
+    assert [a for a, _, _ in acts] == [
+        "exchange.request.draft", "exchange.request.submitted",
+        "exchange.request.under_review", "exchange.request.approved",
+        "exchange.request.active", "grant.revoked",
+    ]  # fmt: skip
+    assert {k for _, _, k in acts} == {"admin"}
+    assert acts[3][1] == "psb.approver" and acts[0][1] == "cab.analyst"

@@ -136,3 +136,21 @@ def test_language_switch(client: TestClient, world, login) -> None:
     assert "My account" in client.get("/account").text
     client.get("/lang/zh-CN")
     assert "我的账户" in client.get("/account").text
+
+
+def test_tokens_never_reach_the_logs(client, world, caplog) -> None:
+    """Neither a token's secret nor its use shows up in any log record."""
+    import logging
+
+    from zhili.access import system_actor
+    from zhili.identity.tokens import create_token
+
+    world.user("machine", "PSB", "analyst")
+    with world.db.session() as s:
+        token = create_token(s, system_actor(), username="machine", name="t").plaintext
+    secret = token.split("_", 2)[2]
+    with caplog.at_level(logging.DEBUG):
+        assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).is_success
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}x"})
+    ours = [r for r in caplog.records if not r.name.startswith("httpx")]  # the client's own
+    assert not any(secret in r.getMessage() for r in ours)

@@ -17,6 +17,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, delete, func, i
 from sqlalchemy.orm import Session
 
 from zhili.access import Actor, require
+from zhili.audit.acts import record_act
 from zhili.catalog import events, search, tableschema
 from zhili.catalog.models import (
     Classification,
@@ -192,6 +193,13 @@ def create_resource(session: Session, actor: Actor, spec: ResourceSpec) -> Resou
             note="created",
         )
     )
+    record_act(
+        session,
+        actor,
+        "catalog.create",
+        resource_code=resource.code,
+        provider_org_id=resource.provider_id,
+    )
     return resource
 
 
@@ -255,6 +263,14 @@ def update_resource(
         )
     )
     session.flush()
+    record_act(
+        session,
+        actor,
+        "catalog.edit",
+        resource_code=resource.code,
+        provider_org_id=resource.provider_id,
+        detail={"revision": resource.revision, "changed": changed},
+    )
     return resource
 
 

@@ -13,7 +13,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from zhili.access import Actor, Role, can
+from zhili.access import Actor, Role, can, system_actor
+from zhili.audit.acts import record_act
 from zhili.catalog.models import Resource
 from zhili.clock import utcnow
 from zhili.errors import Conflict, Forbidden, NotFound
@@ -62,6 +63,15 @@ def _expire_if_due(session: Session, grant: Grant) -> Grant:
 
 
 def _set_state(session: Session, grant: Grant, to: RequestState, by: str, reason: str) -> None:
+    record_act(
+        session,
+        system_actor(by),
+        f"grant.{to}",
+        grant_id=grant.id,
+        resource_code=grant.resource.code,
+        provider_org_id=grant.resource.provider_id,
+        detail={"from": grant.state, "reason": reason},
+    )
     session.add(
         RequestTransition(
             request_id=grant.request_id,

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from zhili.access import Actor, Role, can, require
+from zhili.access import Actor, Role, can, require, system_actor
+from zhili.audit.acts import record_act
 from zhili.calendar.service import WorkCalendar
 from zhili.catalog.models import Resource, SharingType
 from zhili.catalog.service import get_resource
@@ -138,8 +139,16 @@ def _check_period(start: dt.date | None, end: dt.date | None) -> tuple[dt.date, 
 
 
 def _move(
-    session: Session, request: ShareRequest, to: RequestState, actor: str, reason: str | None
+    session: Session,
+    request: ShareRequest,
+    to: RequestState,
+    by: Actor | str,
+    reason: str | None,
 ) -> None:
+    """Record the step (who, when, from, to, why) as a transition and in the audit log."""
+    who = by if isinstance(by, Actor) else system_actor(by)
+    actor = _who(who)
+    request_from = request.state
     session.add(
         RequestTransition(
             request_id=request.id,
@@ -151,6 +160,14 @@ def _move(
     )
     request.state = to
     request.updated_at = utcnow()
+    record_act(
+        session,
+        who,
+        f"exchange.request.{to}",
+        resource_code=request.resource.code,
+        provider_org_id=request.resource.provider_id,
+        detail={"request": request.id, "from": request_from, "reason": reason},
+    )
 
 
 def _who(actor: Actor) -> str:
@@ -192,6 +209,14 @@ def create_request(session: Session, actor: Actor, spec: RequestSpec) -> ShareRe
         RequestTransition(
             request_id=request.id, from_state=None, to_state=S.draft, actor=_who(actor), reason=None
         )
+    )
+    record_act(
+        session,
+        actor,
+        "exchange.request.draft",
+        resource_code=resource.code,
+        provider_org_id=resource.provider_id,
+        detail={"request": request.id},
     )
     return request
 
@@ -274,7 +299,7 @@ def submit(
     """Send a draft (or a request returned for more information) to its reviewer."""
     _own(actor, request)
     _expect(request, S.draft, S.needs_info)
-    _move(session, request, S.submitted, _who(actor), None)
+    _move(session, request, S.submitted, actor, None)
     resource = request.resource
     now = utcnow()
     if resource.sharing_type == SharingType.conditional:
@@ -335,10 +360,10 @@ def approve(session: Session, actor: Actor, request: ShareRequest, decision: Dec
                 "granting a resource that is not shared needs a legal basis",
                 field="reason",
             )
-    return _approve(session, request, _who(actor), decision)
+    return _approve(session, request, actor, decision)
 
 
-def _approve(session: Session, request: ShareRequest, by: str, decision: Decision) -> Grant:
+def _approve(session: Session, request: ShareRequest, by: Actor | str, decision: Decision) -> Grant:
     from zhili.exchange.masking import MaskingRules, default_rules
 
     resource = request.resource
@@ -383,7 +408,7 @@ def _approve(session: Session, request: ShareRequest, by: str, decision: Decisio
         rows_per_day=decision.rows_per_day,
         no_onward_sharing=decision.no_onward_sharing,
         state=S.active,
-        approved_by=by,
+        approved_by=_who(by) if isinstance(by, Actor) else by,
     )
     session.add(grant)
     _move(session, request, S.active, by, None)
@@ -394,14 +419,14 @@ def _approve(session: Session, request: ShareRequest, by: str, decision: Decisio
 def reject(session: Session, actor: Actor, request: ShareRequest, reason: str) -> ShareRequest:
     _reviewer(actor, request)
     request.decision_reason = _text(reason, "reason")
-    _move(session, request, S.rejected, _who(actor), request.decision_reason)
+    _move(session, request, S.rejected, actor, request.decision_reason)
     return request
 
 
 def ask_more(session: Session, actor: Actor, request: ShareRequest, reason: str) -> ShareRequest:
     """Return the request to the applicant for more information (补充材料)."""
     _reviewer(actor, request)
-    _move(session, request, S.needs_info, _who(actor), _text(reason, "reason"))
+    _move(session, request, S.needs_info, actor, _text(reason, "reason"))
     return request
 
 
@@ -422,7 +447,7 @@ def amend(session: Session, actor: Actor, request: ShareRequest, spec: RequestSp
 def withdraw(session: Session, actor: Actor, request: ShareRequest) -> None:
     _own(actor, request)
     _expect(request, *OPEN)
-    _move(session, request, S.withdrawn, _who(actor), None)
+    _move(session, request, S.withdrawn, actor, None)
 
 
 @periodic("exchange.escalate_overdue", every_seconds=60)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhili.access import READ_SCOPES, SCOPES, Actor, require
+from zhili.audit.acts import record_act
 from zhili.clock import utcnow
 from zhili.errors import InvalidInput, NotFound, Unauthorized
 from zhili.identity.models import ApiToken, User
@@ -81,6 +82,13 @@ def create_token(
     )
     session.add(token)
     session.flush()
+    record_act(
+        session,
+        actor,
+        "token.create",
+        system=system,
+        detail={"owner": owner.username, "prefix": prefix, "scopes": chosen, "days": days},
+    )
     return IssuedToken(token=token, plaintext=f"zhl_{prefix}_{secret}")
 
 
@@ -109,7 +117,8 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
     token = get_token(session, actor, token_id)
     if token.revoked_at is None:
         token.revoked_at = utcnow()
-    session.flush()
+        session.flush()
+        record_act(session, actor, "token.revoke", detail={"prefix": token.prefix})
     return token
 
 

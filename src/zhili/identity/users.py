@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhili.access import Actor, Role, parse_role, require
+from zhili.audit.acts import record_act
 from zhili.errors import Conflict, InvalidInput, NotFound
 from zhili.identity.models import Organization, User, UserRole
 from zhili.identity.orgs import get_org
@@ -74,6 +75,12 @@ def create_user(session: Session, actor: Actor, spec: UserSpec) -> User:
     user.role_rows = [UserRole(role=r) for r in roles]
     session.add(user)
     session.flush()
+    record_act(
+        session,
+        actor,
+        "user.create",
+        detail={"user": username, "org": org.code, "roles": list(roles)},
+    )
     return user
 
 
@@ -84,10 +91,17 @@ def set_roles(session: Session, actor: Actor, username: str, roles: tuple[str, .
     parsed = _check_roles(actor, roles)
     if Role.platform_admin in user.roles and Role.platform_admin not in parsed:
         require(actor, "role.grant_admin")
+    before = sorted(user.roles)
     keep = [row for row in user.role_rows if row.role in parsed]
     have = {row.role for row in keep}
     user.role_rows = keep + [UserRole(role=r) for r in parsed if r not in have]
     session.flush()
+    record_act(
+        session,
+        actor,
+        "user.roles",
+        detail={"user": user.username, "before": before, "after": sorted(parsed)},
+    )
     return user
 
 
@@ -99,6 +113,12 @@ def set_active(session: Session, actor: Actor, username: str, active: bool) -> U
         raise InvalidInput("identity.cannot_deactivate_self", "you cannot deactivate yourself")
     user.is_active = active
     session.flush()
+    record_act(
+        session,
+        actor,
+        "user.activate" if active else "user.deactivate",
+        detail={"user": user.username},
+    )
     return user
 
 
