@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/query_measure.py [--rows 10000000] [--dir DIR] [--no-spark]
 
-Builds (once, in DIR) a Delta table sorted by its primary key ``id`` with 100k-row row
-groups, as the lake writes them, then reports through :class:`DuckDBEngine`:
+Builds (once, in DIR) a Delta table sorted by its primary key ``id`` with row groups
+of the lake's size (`zhili.lake.commit.ROW_GROUP`), as the lake writes them, then
+reports through :class:`DuckDBEngine`:
 
 * point lookup by primary key (``filter=id:eq:N``): p50 / p99 over 500 random keys;
 * keyset page of 100 rows (``after=<cursor>``) at random positions, ascending and
@@ -37,6 +38,8 @@ def build(path: Path, rows: int) -> None:
     import duckdb
     from deltalake import WriterProperties, write_deltalake
 
+    from zhili.lake.commit import ROW_GROUP
+
     if (path / "_delta_log").exists():
         return
     con = duckdb.connect()
@@ -53,7 +56,7 @@ def build(path: Path, rows: int) -> None:
         str(path),
         reader,
         mode="overwrite",
-        writer_properties=WriterProperties(max_row_group_size=100_000),
+        writer_properties=WriterProperties(max_row_group_size=ROW_GROUP),
     )
     con.close()
 

@@ -158,7 +158,7 @@ def run(quick: bool) -> Result:
             "DuckDB's memory limit is a quarter of the available memory (1–8 GB), so a "
             "10M-row sort does not spill (at the former 1 GB it spilled ~0.5 GB).",
             "Lookups: p50/p99 of point lookups by primary key through DuckDBEngine on the "
-            "ingested table (one file, 100k-row groups sorted by key).",
+            "ingested table (one file, row groups of 122,880 rows sorted by key).",
             "Best of the repetitions, run interleaved; 10 columns incl. an 18-digit ID.",
         ],
     )

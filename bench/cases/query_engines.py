@@ -1,5 +1,5 @@
-"""The query layer on a 10M-row Delta table (sorted by key, 100k-row groups, as the lake
-writes it): point lookups and keyset pages through DuckDBEngine against the same lookup
+"""The query layer on a 10M-row Delta table (sorted by key, row groups of the lake's size,
+as the lake writes it): point lookups and keyset pages through DuckDBEngine against the same lookup
 written directly in DuckDB over the same Parquet files, and one aggregate on DuckDB and on
 Spark local[2]. Goals: lookup p50 ≤ 15 ms, p99 ≤ 50 ms; page of 100 p50 ≤ 30 ms."""
 

@@ -3,15 +3,16 @@
 The happy path reads the source once. One thread parses it ahead of DuckDB and another
 proves in NumPy what can be proven cheaply (`sqlgen.prove`: a cn-id's digits, region,
 birth date and check character; bare integers; ``YYYY-MM-DD`` dates), handing over the
-verdicts and typed values; DuckDB pulls the batches through one SELECT that casts every
-field and raises at the first row breaking a rule (casting and type-checking in SQL only
-what was not proven), sorts by the primary key and writes the typed rows as one Parquet
-file (100k-row row groups) into this ingest's staging directory. Keys are then checked
-over the staged file — repeats within the input, found on neighbouring rows of the
-sorted file (`_repeats_in_order`), and when appending keys the table already holds —
-and only then is anything committed, as a single Delta commit (`zhili.lake.commit`).
-Memory stays bounded by the batch size, the read-ahead and DuckDB's limit (beyond it
-DuckDB spills to the staging directory), not by the size of the input.
+typed values; DuckDB pulls the batches through one SELECT that casts every field and
+raises at the first row breaking a rule (casting and type-checking in SQL only what was
+not proven), sorts by the primary key and writes the typed rows as one Parquet file
+(`commit.ROW_GROUP` rows per row group) into this ingest's staging directory. Keys are
+then checked over the staged file — repeats within the input, found on neighbouring
+rows of the sorted file (`_repeats_in_order`), and when appending keys the table
+already holds — and only then is anything committed, as a single Delta commit
+(`zhili.lake.commit`). Memory stays bounded by the batch size, the read-ahead and
+DuckDB's limit (beyond it DuckDB spills to the staging directory), not by the size of
+the input.
 
 Why it is built this way (10M rows × 10 columns, 1.1 GB of CSV, 2 cores; DuckDB's own
 CSV → Parquet copy of the file takes ~4 s and ~8 s of CPU). The sort by key is what
@@ -20,21 +21,25 @@ DuckDB's sort, a key + row id sort then a gather (Arrow: 1.5 s + 2.9 s), disjoin
 ranges sorted apart (same CPU; DuckDB already sorts on both cores) or clustering rows
 by key range without sorting them (-8 %, but a sampling pass and looser groups) all
 cost about the same. So the rest had to shrink. Ingest took 13–14 s (25 s of CPU, 0.3×
-DuckDB); now ~8 s (~15 s of CPU, ~0.5×):
+DuckDB); now ~7.5 s (~14 s of CPU, ~0.5×):
 
 * the SQL cn-id check was 4.2 s of CPU; NumPy proves the usual values in 0.6 s (and
   integers and dates save their regular expression and ``strptime``, ~0.7 s);
-* a DISTINCT over the key took 1.2 s after the write; on the sorted file, 0.2 s;
+* a DISTINCT over the key took 1.2 s after the write; on the sorted file, 0.3 s;
 * a 1 GB memory limit spilled ~0.5 GB during the sort; the default is now a quarter of
-  the available memory (`validate.default_memory_limit`, 1–8 GB; 2.6 GB RSS at 10M);
+  the available memory (`validate.default_memory_limit`, 1–8 GB; 2.5 GB RSS at 10M);
 * a cn-id key sorts as the integer of its 17 digits (the same order): -1.5 s of CPU;
 * DuckDB's threads waited on the serial CSV parser a third of the time; reading (and
-  proving) ahead keeps both cores busy (1.6 → 1.85 cores while reading).
+  proving) ahead keeps both cores busy (1.6 → 1.8 cores while reading);
+* row groups of DuckDB's own size (122,880 rows, not 100k) spare its sorted writer a
+  re-chunking: -7 %, for lookups 9 % slower (p50 9.2 ms at 10M).
 
 Writing takes ~4 s of CPU whatever the codec: zstd makes files 40 % smaller for the same
 CPU, uncompressed saves 0.5 s but doubles them; snappy stays (cheapest to read back for
-lookups). Reading the CSV with DuckDB instead of Arrow costs the same and would parse
-differently from the diagnostic pass, so Arrow stays.
+lookups). A smaller dictionary limit would save 0.4 s but store mid-cardinality text
+(a few thousand distinct values per row group) up to 7× larger. Reading the CSV with
+DuckDB instead of Arrow costs the same and would parse differently from the diagnostic
+pass, so Arrow stays.
 
 When anything is wrong the source is read again in diagnostic mode (`validate.diagnose`)
 to build the full report, and `ValidationFailed` is raised with it; the staging
@@ -68,7 +73,7 @@ from zhili.lake.encoding import EncodingProblem
 from zhili.lake.report import ValidationFailed
 from zhili.lake.schema import TableSpec, arrow_schema
 from zhili.lake.source import Source, SourceProblem
-from zhili.lake.sqlgen import PROOF_TYPES, PROVEN, PROVEN_VALUE, Column, ident, lit, prove
+from zhili.lake.sqlgen import PROOF_TYPES, PROVEN, Column, ident, lit, prove
 from zhili.lake.staging import Staging
 from zhili.lake.table import LakeTable
 from zhili.lake.validate import Validator, connect, diagnose, one
@@ -174,8 +179,7 @@ def _stage(
     provable = compiled.provable
     schema = reader.schema
     for col in provable:
-        schema = schema.append(pa.field(PROVEN + str(col.index), pa.bool_(), nullable=False))
-        schema = schema.append(pa.field(PROVEN_VALUE + str(col.index), PROOF_TYPES[col.proof]))
+        schema = schema.append(pa.field(PROVEN + str(col.index), PROOF_TYPES[col.proof]))
     batches = _read_ahead(counted())  # parsing on one thread, proving on another
     feed = _read_ahead(_with_proofs(batches, schema, provable)) if provable else batches
     con.register("zhili_source", pa.RecordBatchReader.from_batches(schema, feed))
@@ -237,9 +241,9 @@ def _read_ahead(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
 def _with_proofs(
     batches: Iterator[pa.RecordBatch], schema: pa.Schema, provable: Sequence[Column]
 ) -> Iterator[pa.RecordBatch]:
-    """``batches`` with the `sqlgen.prove` columns of every provable field appended (a
-    verdict and a value), computed on groups of at least `PROOF_ROWS` rows (CSV blocks
-    hold a few thousand: NumPy's per-call cost would dominate)."""
+    """``batches`` with the `sqlgen.prove` column of every provable field appended (the
+    proven values), computed on groups of at least `PROOF_ROWS` rows (CSV blocks hold a
+    few thousand: NumPy's per-call cost would dominate)."""
     latest = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     pending: list[pa.RecordBatch] = []
     count = 0
@@ -252,9 +256,7 @@ def _with_proofs(
         start = 0
         for batch in pending:
             end = start + batch.num_rows
-            added = [
-                a for ok, values in proofs for a in (pa.array(ok[start:end]), values[start:end])
-            ]
+            added = [values[start:end] for values in proofs]
             yield pa.RecordBatch.from_arrays([*batch.columns, *added], schema=schema)
             start = end
 

@@ -143,10 +143,9 @@ class Column:
     proof: str | None = None
 
 
-#: Prefixes of the input columns the fast path adds per proven field (index appended):
-#: a boolean (TRUE: proven valid, `prove`) and the proven value.
+#: Prefix of the input column the fast path adds per provable field (index appended):
+#: the proven value (`prove`), NULL where not proven.
 PROVEN = "__zhili_proven_"
-PROVEN_VALUE = "__zhili_value_"
 #: Arrow type of each proof's value (a cn-id's is the integer of its 17 digits).
 PROOF_TYPES = {"cn-id": pa.int64(), "integer": pa.int64(), "date": pa.date32()}
 #: Prefix of the sort key columns of `Plan.guarded_select`.
@@ -250,6 +249,20 @@ def _digit(x: str, k: int) -> str:
     return f"(floor({x} / {10.0**k!r}) - 10 * floor({x} / {10.0 ** (k + 1)!r}))"
 
 
+def _province_sql(x: str) -> str:
+    """SQL: ``x`` is one of `CN_PROVINCES`, as ranges of consecutive codes (a long IN
+    list becomes a join in DuckDB, run on every row even inside a CASE branch)."""
+    runs: list[list[int]] = []
+    for code in CN_PROVINCES:
+        if runs and code == runs[-1][1] + 1:
+            runs[-1][1] = code
+        else:
+            runs.append([code, code])
+    return " OR ".join(
+        f"{x} = {low}" if low == high else f"{x} BETWEEN {low} AND {high}" for low, high in runs
+    )
+
+
 def _cn_id_ok(v: str, hi: str, lo: str) -> str:
     """SQL: ``v`` is a GB 11643 number: 17 digits + check character, a known province,
     a real birth date not in the future, and the ISO 7064 MOD 11-2 check character."""
@@ -257,10 +270,9 @@ def _cn_id_ok(v: str, hi: str, lo: str) -> str:
         f"{w} * {_digit(hi, 8 - i) if i < 9 else _digit(lo, 16 - i)}"
         for i, w in enumerate(CN_ID_WEIGHTS)
     ]
-    provinces = ", ".join(str(p) for p in CN_PROVINCES)
     return (
         f"regexp_full_match({v}, '[0-9]{{17}}[0-9X]') "
-        f"AND floor({hi} / 10000000.0) IN ({provinces}) "
+        f"AND ({_province_sql(f'floor({hi} / 10000000.0)')}) "
         f"AND CAST(try_strptime(substr({v}, 7, 8), '%Y%m%d') AS DATE) "
         f"BETWEEN DATE '1850-01-01' AND current_date "
         f"AND substr({lit(CN_ID_CHECK)}, CAST(({' + '.join(weights)}) AS INTEGER) % 11 + 1, 1) "
@@ -437,9 +449,9 @@ def date_proven(texts: pa.Array) -> tuple[np.ndarray, pa.Array]:
     return proven, pa.array(values, pa.date32())
 
 
-def prove(col: Column, texts: pa.Array, latest_birth: dt.date) -> tuple[np.ndarray, pa.Array]:
-    """`Column.proof` on the raw texts of ``col``: per row, TRUE where the SQL certainly
-    finds the value valid for its type, and the typed value it would compute.
+def prove(col: Column, texts: pa.Array, latest_birth: dt.date) -> pa.Array:
+    """`Column.proof` on the raw texts of ``col``: per row, the typed value the SQL would
+    compute where it certainly finds the value valid for its type, else NULL.
 
     The ingest's fast path runs it (on a thread that reads ahead of DuckDB) so that the
     SQL casts and type checks run only on the rows not proven; a missing value
@@ -455,7 +467,7 @@ def prove(col: Column, texts: pa.Array, latest_birth: dt.date) -> tuple[np.ndarr
     if missing and proven.any():
         missed = pc.is_in(texts, value_set=pa.array(missing, texts.type))
         proven &= ~np.asarray(pc.fill_null(missed, False))
-    return proven, values
+    return pc.if_else(pa.array(proven), values, pa.scalar(None, values.type))
 
 
 def compile_field(i: int, spec: FieldSpec, label: str, actual: pa.DataType | None) -> Column:
@@ -548,9 +560,9 @@ class Plan:
     def layers(self, relation: str, *, row: bool = False, proven: bool = False) -> str:
         """The nested raw → typed → helper subqueries over ``relation``.
 
-        ``proven``: ``relation`` has the `PROVEN` and `PROVEN_VALUE` columns of every
-        `provable` column (carried as p{index} and g{index}); where p is TRUE the value
-        is the proven one (a cn-id's: its text) and no helper is computed.
+        ``proven``: ``relation`` has the `PROVEN` column of every `provable` column
+        (carried as g{index}, and p{index}: it is not NULL); where p is TRUE the value is
+        the proven one (a cn-id's: its text) and no helper is computed.
         """
         fast = {col.index for col in self.provable} if proven else set()
 
@@ -559,7 +571,7 @@ class Plan:
 
         raw = ", ".join(f"{col.raw} AS r{col.index}" for col in self.columns)
         raw += "".join(
-            f", {ident(PROVEN + str(i))} AS p{i}, {ident(PROVEN_VALUE + str(i))} AS g{i}"
+            f", {ident(PROVEN + str(i))} AS g{i}, {ident(PROVEN + str(i))} IS NOT NULL AS p{i}"
             for i in sorted(fast)
         )
         if row:

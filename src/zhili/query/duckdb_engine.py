@@ -6,7 +6,8 @@ database), and each call runs on its own cursor (a connection of its own, so thr
 not block each other: DuckDB 2.0 refuses a new statement while a result is still open on
 the same connection). Point lookups stay fast because nothing is prepared per call but
 the statement itself, parquet footers are cached (``parquet_metadata_cache``), and the
-lake writes 100k-row row groups sorted by key, so ``key = ?`` reads one row group.
+lake writes row groups of `zhili.lake.commit.ROW_GROUP` rows sorted by key, so ``key = ?``
+reads one row group.
 
 Hardening, beside the SQL guard: Python replacement scans are off (a query cannot read a
 Python variable by naming it), extensions are never installed or auto-loaded, timestamps
