@@ -152,8 +152,8 @@ def run(quick: bool) -> Result:
         goal_met=met if not quick else None,
         notes=[
             "Each call: bearer token → grant check and quota → scoped relation (fields, row "
-            "filter, masked name) → DuckDB → usage counter UPDATE → audit entry appended to "
-            "the hash chain, committed before the response.",
+            "filter, masked name) → DuckDB → usage counters and the hash-chained audit entry "
+            "in one group commit of the shared appender, committed before the response.",
             "Two uvicorn worker processes on the SQLite metadata database (WAL).",
         ],
     )

@@ -81,7 +81,11 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Sessions know their database, so code given a session finds its services.
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, info={"database": self})
+        #: One-per-database helpers of the layers above (the shared audit appender),
+        #: closed by :meth:`dispose`.
+        self.services: dict[str, Any] = {}
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -106,6 +110,9 @@ class Database:
             return False
 
     def dispose(self) -> None:
+        for service in self.services.values():
+            service.close()
+        self.services.clear()
         self.engine.dispose()
 
 

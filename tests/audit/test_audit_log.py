@@ -124,32 +124,38 @@ def test_bad_events_fail_where_they_are_made(bad: dict) -> None:
         AuditEvent(**{"action": "exchange.read", **bad})
 
 
-def test_group_commit_writes_queued_records_in_one_transaction(db: Database) -> None:
-    log = AuditLog(db)
-    writes: list[int] = []
-    real = log._write
-
-    def counting(events):
-        writes.append(len(events))
-        return real(events)
-
-    log._write = counting  # type: ignore[method-assign]
-    log._write_lock.acquire()  # a commit in progress: everyone else queues
-    results: list = []
-    threads = [
-        threading.Thread(target=lambda i=i: results.append(log.record(event(i))))
-        for i in range(1, 9)
-    ]
+def _all_in_one_group(log: AuditLog, threads: list[threading.Thread]) -> None:
+    """Start ``threads`` (each records once) while a commit seems in progress, so they all
+    queue, then let one of them write the whole group; wait for all."""
+    log._write_lock.acquire()
     for t in threads:
         t.start()
     deadline = time.monotonic() + 10
-    while len(log._queue) < 8 and time.monotonic() < deadline:
+    while len(log._queue) < len(threads) and time.monotonic() < deadline:
         time.sleep(0.01)
     log._write_lock.release()
     with log._done:
         log._done.notify_all()
     for t in threads:
         t.join(10)
+
+
+def test_group_commit_writes_queued_records_in_one_transaction(db: Database) -> None:
+    log = AuditLog(db)
+    writes: list[int] = []
+    real = log._write
+
+    def counting(events, alsos):
+        writes.append(len(events))
+        return real(events, alsos)
+
+    log._write = counting  # type: ignore[method-assign]
+    results: list = []
+    threads = [
+        threading.Thread(target=lambda i=i: results.append(log.record(event(i))))
+        for i in range(1, 9)
+    ]
+    _all_in_one_group(log, threads)
     assert writes == [8]
     assert sorted(r.seq for r in results) == list(range(1, 9))
     assert verify(db).ok
@@ -167,24 +173,95 @@ def test_a_bad_entry_fails_only_its_caller(db: Database) -> None:
         except TypeError as exc:
             outcomes[i] = exc
 
-    log._write_lock.acquire()
     threads = [
         threading.Thread(target=call, args=(i, e))
         for i, e in ((1, event(1)), (2, poisoned), (3, event(3)))
     ]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 10
-    while len(log._queue) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    log._write_lock.release()
-    with log._done:
-        log._done.notify_all()
-    for t in threads:
-        t.join(10)
+    _all_in_one_group(log, threads)
     assert isinstance(outcomes[2], TypeError)
     assert sorted(v for k, v in outcomes.items() if k != 2) == [1, 2]  # type: ignore[type-var]
     assert verify(db).entries == 2
+
+
+def _day_row(day: dt.date):
+    """Work for ``also``: a calendar row, to see whether it committed with the entry."""
+    from zhili.calendar.models import CalendarDay
+
+    def write(conn) -> None:
+        conn.execute(CalendarDay.__table__.insert().values(day=day, is_workday=True))
+
+    return write
+
+
+def _days(db: Database) -> int:
+    with db.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM calendar_days")).scalar_one())
+
+
+def test_also_commits_with_the_entry_or_neither_commits(db: Database) -> None:
+    log = AuditLog(db)
+    log.record(event(1), also=_day_row(dt.date(2026, 1, 5)))
+    assert (_days(db), verify(db).entries) == (1, 1)
+
+    def failing(conn) -> None:
+        _day_row(dt.date(2026, 1, 6))(conn)
+        raise RuntimeError("metering failed")
+
+    with pytest.raises(RuntimeError):
+        log.record(event(2), also=failing)
+    with pytest.raises(DBAPIError):  # the same day again: the insert itself fails
+        log.record(event(3), also=_day_row(dt.date(2026, 1, 5)))
+    assert (_days(db), verify(db).entries) == (1, 1)
+
+
+def test_a_failing_also_in_a_group_fails_only_its_caller(db: Database) -> None:
+    log = AuditLog(db)
+    outcomes: dict[int, object] = {}
+
+    def call(i: int, day: dt.date) -> None:
+        try:
+            outcomes[i] = log.record(event(i), also=_day_row(day)).seq
+        except DBAPIError as exc:
+            outcomes[i] = exc
+
+    days = {1: dt.date(2026, 2, 2), 2: dt.date(2026, 2, 2), 3: dt.date(2026, 2, 3)}
+    threads = [threading.Thread(target=call, args=(i, d)) for i, d in days.items()]
+    _all_in_one_group(log, threads)
+    failed = [i for i, v in outcomes.items() if isinstance(v, DBAPIError)]
+    assert len(failed) == 1 and failed[0] in (1, 2)  # whichever came second
+    assert (_days(db), verify(db).entries) == (2, 2)
+
+
+def test_shared_log_is_one_per_database_and_closed_with_it(database_url: str) -> None:
+    from zhili.audit import log_of, shared_log
+
+    db = Database(database_url)
+    try:
+        assert shared_log(db) is shared_log(db)
+        with db.session() as s:
+            assert log_of(s) is shared_log(db)
+        from sqlalchemy.orm import Session
+
+        with Session(db.engine) as bare:
+            assert log_of(bare) is None  # not a Database's session: no appender to find
+    finally:
+        db.dispose()
+    assert db.services == {}
+
+
+def test_session_wrote_sees_the_first_write(db: Database) -> None:
+    from zhili.audit import session_wrote
+    from zhili.calendar.models import CalendarDay
+
+    with db.session() as s:
+        assert not session_wrote(s)
+        s.execute(text("SELECT count(*) FROM audit_entries")).scalar()
+        assert not session_wrote(s)  # reading takes no write lock
+        s.add(CalendarDay(day=dt.date(2026, 3, 2), is_workday=True))
+        s.flush()
+        assert session_wrote(s)
+    with db.session() as s:
+        assert not session_wrote(s)
 
 
 def test_threads_and_a_second_appender_keep_one_chain(db: Database) -> None:

@@ -21,7 +21,7 @@ auditors everything).
 
 from zhili.audit.chain import GENESIS, canonical, canonical_json, entry_hash, fingerprint
 from zhili.audit.events import AuditEvent, AuditRecord
-from zhili.audit.log import AuditLog, append, head
+from zhili.audit.log import AuditLog, append, head, log_of, session_wrote, shared_log
 from zhili.audit.models import AuditEntry, Kind, Outcome
 
 __all__ = [
@@ -38,4 +38,7 @@ __all__ = [
     "entry_hash",
     "fingerprint",
     "head",
+    "log_of",
+    "session_wrote",
+    "shared_log",
 ]

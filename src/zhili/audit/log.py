@@ -14,13 +14,18 @@ wakes the others. A caller returns only once its entry is committed — no row l
 the exchange unless its audit record is durable — but a busy server pays one commit per
 batch, not per read. Two appenders that somehow race can never fork the chain: ``seq`` is
 the primary key, so the second insert of a ``seq`` fails.
+
+A ticket may carry work that must commit as one unit with its entry (the exchange meters a
+grant's usage this way), run in the batch's transaction under the chain lock. Every part
+of a process finds its appender with :func:`shared_log`, so a server's requests, jobs and
+apps all share one queue per database.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,9 +176,14 @@ def append(bind: Connection | Session, events: Sequence[AuditEvent]) -> list[Aud
     ]
 
 
+#: Work run in an append's transaction before its entries are inserted (see the module doc).
+Also = Callable[[Connection], None]
+
+
 @dataclass(eq=False)
 class _Ticket:
     events: Sequence[AuditEvent]
+    also: Also | None = None
     records: list[AuditRecord] = field(default_factory=list)
     error: BaseException | None = None
     done: bool = False
@@ -201,9 +211,10 @@ class AuditLog:
         self._done = threading.Condition()  # guards the queue; notified after each commit
         self._write_lock = threading.Lock()  # held by the one thread writing
 
-    def record(self, event: AuditEvent) -> AuditRecord:
-        """Append one event; returns once it is committed."""
-        return self._submit([event])[0]
+    def record(self, event: AuditEvent, *, also: Also | None = None) -> AuditRecord:
+        """Append one event; returns once it is committed — together with ``also``'s
+        writes, if given (a failure of either fails both)."""
+        return self._submit([event], also)[0]
 
     def record_many(self, events: Iterable[AuditEvent]) -> list[AuditRecord]:
         """Append many events in order, :data:`BATCH` per transaction; returns once all
@@ -226,11 +237,11 @@ class AuditLog:
                 self._engine.dispose()
             self._engine = None
 
-    def _submit(self, events: Sequence[AuditEvent]) -> list[AuditRecord]:
+    def _submit(self, events: Sequence[AuditEvent], also: Also | None = None) -> list[AuditRecord]:
         """Queue ``events``; lead a group commit when nobody is writing, else wait for the
         writer to take them along. Followers wait on a condition, not on the write lock,
         so a committed caller returns at once instead of queueing behind the next batch."""
-        ticket = _Ticket(events)
+        ticket = _Ticket(events, also)
         with self._done:
             self._queue.append(ticket)
         while True:
@@ -257,14 +268,14 @@ class AuditLog:
     def _commit(self, group: list[_Ticket]) -> None:
         events = [e for t in group for e in t.events]
         try:
-            records = self._write(events)
+            records = self._write(events, [t.also for t in group if t.also is not None])
         except BaseException as exc:
             if len(group) == 1 or not isinstance(exc, Exception):
                 _fail(group, exc)
                 return
             for t in group:  # one caller's bad entry must not fail the others
                 try:
-                    t.records, t.done = self._write(t.events), True
+                    t.records, t.done = self._write(t.events, [t.also] if t.also else []), True
                 except Exception as one:
                     _fail([t], one)
             return
@@ -284,11 +295,49 @@ class AuditLog:
                 sa_event.listen(self._engine, "connect", functools.partial(_pragmas, pragmas))
         return self._engine
 
-    def _write(self, events: Sequence[AuditEvent]) -> list[AuditRecord]:
+    def _write(self, events: Sequence[AuditEvent], alsos: Sequence[Also]) -> list[AuditRecord]:
         with self._writer().connect() as conn:  # closing rolls back whatever failed
+            lock_chain(conn)  # first: every writer takes its locks in the same order
+            for also in alsos:
+                also(conn)
             records = append(conn, events)
             conn.commit()
         return records
+
+
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_log(db: Database) -> AuditLog:
+    """The appender of ``db`` that everything in this process shares (kept among the
+    database's services, closed by its ``dispose``), so concurrent callers share commits."""
+    with _SHARED_LOCK:
+        log = db.services.get("audit_log")
+        if log is None:
+            log = db.services["audit_log"] = AuditLog(db)
+        assert isinstance(log, AuditLog)
+        return log
+
+
+def log_of(session: Session) -> AuditLog | None:
+    """The shared appender of the database ``session`` belongs to (None for a session not
+    made by a :class:`~zhili.db.Database`)."""
+    db = session.info.get("database")
+    return shared_log(db) if isinstance(db, Database) else None
+
+
+def session_wrote(session: Session) -> bool:
+    """Whether ``session``'s transaction has written (and so may hold the write lock the
+    shared appender would wait for). SQLite begins a transaction only at the first write;
+    PostgreSQL assigns a transaction id only then."""
+    if not session.in_transaction():
+        return False
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        return _in_transaction(conn)
+    if conn.dialect.name == "postgresql":
+        return conn.exec_driver_sql("SELECT pg_current_xact_id_if_assigned()").scalar() is not None
+    return True
 
 
 def _fail(tickets: list[_Ticket], exc: BaseException) -> None:

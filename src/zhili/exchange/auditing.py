@@ -1,8 +1,15 @@
 """The exchange's audit records: every read through the door, allowed or refused, lands in
-the hash-chained audit log inside the reading request's own transaction — so the record
-commits before the response (and its rows) leaves, or not at all. A refusal or a failed
-query is committed at once (with whatever the check itself changed, such as a grant found
-expired), because the request's transaction is rolled back when the error propagates."""
+the hash-chained audit log, committed before the response (and its rows) leaves.
+
+A read's record — and the grant's usage counters, which must move with it — go through
+the database's shared appender (`zhili.audit.shared_log`): concurrent reads share one
+commit, and the reading request's own transaction stays read-only, so readers never queue
+for the write lock. A session that has already written holds that lock, so its record is
+appended inside its own transaction instead (and committed there at once when the read
+failed, because the failing request is rolled back).
+
+A refusal is committed in the request's transaction at once, with whatever the check
+itself changed (such as a grant found expired)."""
 
 from __future__ import annotations
 
@@ -11,7 +18,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from zhili.access import Actor
-from zhili.audit import AuditEvent, append
+from zhili.audit import AuditEvent, append, log_of, session_wrote
+from zhili.audit.log import Also
 from zhili.audit.models import Outcome
 
 if TYPE_CHECKING:
@@ -29,7 +37,9 @@ def record_access(
     fingerprint: str,
     outcome: str,
     latency_ms: float,
+    also: Also | None = None,
 ) -> None:
+    """Record one read (``also``: writes that commit with the record, e.g. metering)."""
     grant = access.grant
     ok = outcome == "ok"
     event = AuditEvent.access(
@@ -47,6 +57,12 @@ def record_access(
         error_code=None if ok else outcome.removeprefix("error:")[:64],
         latency_ms=round(latency_ms, 3),
     )
+    shared = log_of(session)
+    if shared is not None and not session_wrote(session):
+        shared.record(event, also=also)
+        return
+    if also is not None:
+        also(session.connection())
     append(session, [event])
     if not ok:
         session.commit()

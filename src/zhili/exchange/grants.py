@@ -8,9 +8,12 @@ A refusal says which condition failed (``exchange.grant_expired``, ``…_revoked
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from zhili.access import Actor, Role, can, system_actor
@@ -176,21 +179,25 @@ def rows_left(session: Session, grant: Grant, day: dt.date | None = None) -> int
 
 
 def meter(session: Session, grant_id: int, rows: int, day: dt.date | None = None) -> None:
-    """Count one call and ``rows`` rows against the grant today (atomic increment)."""
+    """Count one call and ``rows`` rows against the grant today, in ``session``'s
+    transaction (`metering` is the same count for the shared audit appender)."""
+    metering(grant_id, rows, day)(session.connection())
+
+
+def metering(grant_id: int, rows: int, day: dt.date | None = None) -> Callable[[Connection], None]:
+    """The write that counts one call and ``rows`` rows against the grant on ``day``
+    (default today), as one atomic upsert of the day's counters, for any connection."""
     day = day or today()
-    counted = session.execute(
-        update(GrantUsage)
-        .where(GrantUsage.grant_id == grant_id, GrantUsage.day == day)
-        .values(calls=GrantUsage.calls + 1, rows=GrantUsage.rows + rows)
-    ).rowcount
-    if counted:
-        return
-    try:
-        with session.begin_nested():
-            session.add(GrantUsage(grant_id=grant_id, day=day, calls=1, rows=rows))
-    except IntegrityError:  # another call created today's row first
-        session.execute(
-            update(GrantUsage)
-            .where(GrantUsage.grant_id == grant_id, GrantUsage.day == day)
-            .values(calls=GrantUsage.calls + 1, rows=GrantUsage.rows + rows)
+
+    def count(conn: Connection) -> None:
+        insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+        table = GrantUsage.__table__
+        stmt = insert(table).values(grant_id=grant_id, day=day, calls=1, rows=rows)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[table.c.grant_id, table.c.day],
+                set_={"calls": table.c.calls + 1, "rows": table.c.rows + rows},
+            )
         )
+
+    return count

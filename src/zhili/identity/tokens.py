@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from zhili.access import READ_SCOPES, SCOPES, Actor, require
 from zhili.audit.acts import record_act
@@ -123,7 +123,11 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
 
 
 def revoke_by_prefix(session: Session, actor: Actor, prefix: str) -> ApiToken:
-    token = session.scalar(select(ApiToken).where(ApiToken.prefix == prefix))
+    token = session.scalar(  # one query: the token, its user, their org and roles
+        select(ApiToken)
+        .where(ApiToken.prefix == prefix)
+        .options(joinedload(ApiToken.user).joinedload(User.role_rows))
+    )
     if token is None:
         raise NotFound("identity.token_not_found", "no API token {id}", id=prefix)
     return revoke_token(session, actor, token.id)
@@ -135,7 +139,11 @@ def resolve_token(session: Session, raw: str, ip: str | None = None) -> Actor:
     if not match:
         raise Unauthorized("auth.token_malformed", "the API token is malformed")
     prefix, secret = match.groups()
-    token = session.scalar(select(ApiToken).where(ApiToken.prefix == prefix))
+    token = session.scalar(  # one query: the token, its user, their org and roles
+        select(ApiToken)
+        .where(ApiToken.prefix == prefix)
+        .options(joinedload(ApiToken.user).joinedload(User.role_rows))
+    )
     if token is None or not same(token.secret_hash, digest(secret)):
         raise Unauthorized("auth.token_unknown", "the API token is not valid")
     now = utcnow()

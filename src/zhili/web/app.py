@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute
 
 import zhili
-from zhili.audit import AuditLog
+from zhili.audit import shared_log
 from zhili.db import Database
 from zhili.jobs import JobRunner
 from zhili.settings import Settings, get_settings
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         yield
         if runner is not None:
             runner.stop()
-        _app.state.audit_log.close()
+        _app.state.audit_log.close()  # reopens if the database is used again
         if owns_db:
             db.dispose()
 
@@ -107,7 +107,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.db = db
-    app.state.audit_log = AuditLog(db)  # one appender: group commit across requests
+    app.state.audit_log = shared_log(db)  # one appender: group commit across requests
     app.state.jobs = runner
     problems.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
