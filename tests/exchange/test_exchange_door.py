@@ -17,7 +17,7 @@ from zhili.calendar.service import WorkCalendar
 from zhili.catalog.loading import load_file
 from zhili.catalog.service import ResourceSpec, create_resource
 from zhili.errors import Forbidden, Unauthorized, ZhiliError
-from zhili.exchange import door
+from zhili.exchange import ckan_reads, door
 from zhili.exchange import requests as req
 from zhili.exchange.grants import change_state
 from zhili.exchange.models import Grant, GrantUsage
@@ -99,11 +99,11 @@ def _paths(city, actor, **kw):
 
     def datastore(s):
         data = {"resource_id": f"{CODE}.data", **kw.get("ckan", {})}
-        return door.datastore_search(s, actor, home=home, data=data)["records"]
+        return ckan_reads.datastore_search(s, actor, home=home, data=data)["records"]
 
     def datastore_sql(s):
         text = kw.get("sql", f'SELECT * FROM "{CODE}.data"')
-        return door.datastore_search_sql(s, actor, home=home, data={"sql": text})["records"]
+        return ckan_reads.datastore_search_sql(s, actor, home=home, data={"sql": text})["records"]
 
     return {"rows": rows, "export": export, "sql": sql, "datastore": datastore,
             "datastore_sql": datastore_sql}  # fmt: skip

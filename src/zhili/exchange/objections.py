@@ -39,6 +39,7 @@ from zhili.calendar.service import WorkCalendar
 from zhili.catalog.models import LakeVersion, Resource
 from zhili.clock import utcnow
 from zhili.errors import Conflict, Forbidden, InvalidInput, NotFound
+from zhili.exchange import deadlines
 from zhili.exchange.feedback_models import Objection, ObjectionState, ObjectionTransition
 from zhili.exchange.models import Grant
 from zhili.exchange.requests import _text, _who
@@ -437,26 +438,19 @@ def reopen(
 @periodic("exchange.escalate_objections", every_seconds=60)
 def escalate_overdue(session: Session, now: dt.datetime | None = None) -> list[Objection]:
     """Objections past their deadline go to the bureau (marked escalated, once)."""
-    now = now or utcnow()
-    overdue = session.scalars(
-        select(Objection).where(
-            Objection.state.in_(list(WAITING)),
-            Objection.due_at < now,
-            Objection.escalated.is_(False),
-        )
-    ).all()
-    for objection in overdue:
-        objection.escalated = True
-        session.add(
-            ObjectionTransition(
-                objection_id=objection.id,
-                from_state=objection.state,
-                to_state=objection.state,
-                actor=ESCALATION,
-                reason="overdue: escalated to the bureau",
-            )
-        )
-    return list(overdue)
+    return deadlines.escalate(
+        session,
+        Objection,
+        WAITING,
+        lambda o: ObjectionTransition(
+            objection_id=o.id,
+            from_state=o.state,
+            to_state=o.state,
+            actor=ESCALATION,
+            reason=deadlines.REASON,
+        ),
+        now,
+    )
 
 
 # --- the evidence file ----------------------------------------------------------------

@@ -34,6 +34,7 @@ from zhili.catalog.models import Resource, SharingType
 from zhili.catalog.service import get_resource
 from zhili.clock import CITY_TZ, utcnow
 from zhili.errors import Conflict, Forbidden, InvalidInput, NotFound
+from zhili.exchange import deadlines
 from zhili.exchange.models import Grant, RequestState, RequestTransition, ShareRequest
 from zhili.exchange.rowfilter import check_row_filter, parse_row_filter, to_text
 from zhili.jobs.runner import periodic
@@ -453,23 +454,16 @@ def withdraw(session: Session, actor: Actor, request: ShareRequest) -> None:
 @periodic("exchange.escalate_overdue", every_seconds=60)
 def escalate_overdue(session: Session, now: dt.datetime | None = None) -> list[ShareRequest]:
     """Requests past their deadline go to the bureau (marked escalated, once)."""
-    now = now or utcnow()
-    overdue = session.scalars(
-        select(ShareRequest).where(
-            ShareRequest.state == S.under_review,
-            ShareRequest.due_at < now,
-            ShareRequest.escalated.is_(False),
-        )
-    ).all()
-    for request in overdue:
-        request.escalated = True
-        session.add(
-            RequestTransition(
-                request_id=request.id,
-                from_state=request.state,
-                to_state=request.state,
-                actor=COMPLIANCE,
-                reason="overdue: escalated to the bureau",
-            )
-        )
-    return list(overdue)
+    return deadlines.escalate(
+        session,
+        ShareRequest,
+        [S.under_review],
+        lambda r: RequestTransition(
+            request_id=r.id,
+            from_state=r.state,
+            to_state=r.state,
+            actor=COMPLIANCE,
+            reason=deadlines.REASON,
+        ),
+        now,
+    )

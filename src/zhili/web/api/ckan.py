@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from zhili.access import Actor
 from zhili.catalog import ckan
 from zhili.errors import InvalidInput, ZhiliError
-from zhili.exchange import door
+from zhili.exchange import ckan_reads
 from zhili.web.deps import CurrentActor, DbSession, SettingsDep, authorize
 
 router = APIRouter(tags=["CKAN Action API"])
@@ -88,8 +88,10 @@ ACTIONS: dict[str, Action] = {
     "organization_show": lambda s, a, d, base, home: ckan.organization_show(
         s, a, _id(d), _bool(d, "include_datasets"), base
     ),
-    "datastore_search": lambda s, a, d, base, home: door.datastore_search(s, a, home=home, data=d),
-    "datastore_search_sql": lambda s, a, d, base, home: door.datastore_search_sql(
+    "datastore_search": lambda s, a, d, base, home: ckan_reads.datastore_search(
+        s, a, home=home, data=d
+    ),
+    "datastore_search_sql": lambda s, a, d, base, home: ckan_reads.datastore_search_sql(
         s, a, home=home, data=d
     ),
 }
