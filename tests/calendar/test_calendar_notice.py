@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import zhili.calendar.models
+from zhili.audit.models import AuditEntry
 from zhili.calendar.models import CalendarDay, CalendarYear
 from zhili.calendar.notice import (
     MANUAL_MARK,
@@ -24,7 +25,7 @@ from zhili.calendar.notice import (
 )
 from zhili.calendar.seed import package_source, package_years, seed_from_package
 from zhili.calendar.service import WorkCalendar
-from zhili.db import Base, make_engine
+from zhili.db import Base, import_models, make_engine
 from zhili.errors import Conflict, InvalidInput, NotFound
 
 assert zhili.calendar.models  # the tables must be registered on Base.metadata
@@ -37,7 +38,8 @@ NOTICE_2027 = (Path(__file__).parent / "notice_2027.csv").read_text(encoding="ut
 def session() -> Iterator[Session]:
     """An empty in-memory SQLite database with the two calendar tables."""
     engine = make_engine("sqlite:///:memory:")
-    Base.metadata.create_all(engine, tables=[CalendarYear.__table__, CalendarDay.__table__])
+    import_models()
+    Base.metadata.create_all(engine)  # the calendar's tables, and the audit log its edits go to
     with Session(engine) as s:
         yield s
     engine.dispose()
@@ -242,6 +244,14 @@ def test_set_and_remove_a_day(session: Session) -> None:
     with pytest.raises(NotFound) as info:
         remove_day(session, D(2026, 3, 4))
     assert info.value.code == "calendar.day_not_found"
+    acts = session.execute(
+        select(AuditEntry.action, AuditEntry.actor_username).order_by(AuditEntry.seq)
+    ).all()
+    assert [tuple(a) for a in acts] == [
+        ("calendar.set_day", "admin"), ("calendar.set_day", "admin"),
+        ("calendar.set_day", "admin"), ("calendar.remove_day", "system"),
+        ("calendar.remove_day", "system"),
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -106,3 +106,15 @@ def test_create_org_conflict_and_move(db) -> None:
     with pytest.raises(InvalidInput) as exc, db.session() as s:
         orgs.upsert_org(s, orgs.OrgSpec("D02", "河东区", "district", "government", "D01S01"))
     assert exc.value.code in {"identity.org_cycle", "identity.bad_org_parent_level"}
+
+
+def test_creating_and_importing_orgs_is_on_the_audit_record(db) -> None:
+    from zhili.audit.models import AuditEntry
+
+    with db.session() as s:
+        org_csv.import_org_csv(s, ADMIN, GOOD)
+        orgs.create_org(s, ADMIN, orgs.OrgSpec("EDU", "教育局", "city", "department", "CITY"))
+    with db.session() as s:
+        acts = s.scalars(select(AuditEntry).order_by(AuditEntry.seq)).all()
+    assert [a.action for a in acts] == ["org.import", "org.create"]
+    assert acts[0].detail["created"] > 0 and acts[1].detail["code"] == "EDU"

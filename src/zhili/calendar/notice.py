@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from zhili.access.actor import Actor, system_actor
+from zhili.audit.acts import record_act
 from zhili.calendar.models import CalendarDay, CalendarYear
 from zhili.calendar.service import is_weekend, unknown_year
 from zhili.clock import utcnow
@@ -192,6 +194,7 @@ def load_notice(
     replace: bool = False,
     *,
     source: str = NOTICE_SOURCE,
+    actor: Actor | None = None,
 ) -> int:
     """Load ``year`` from a notice; returns the number of special days stored.
 
@@ -223,8 +226,17 @@ def load_notice(
         insert(CalendarDay),
         [{"day": d.day, "is_workday": d.is_workday, "name": d.name} for d in days],
     )
-    session.flush()
+    _record(session, actor, loaded_by, "calendar.load_notice",
+            year=year, days=len(days), replace=replace, source=source)  # fmt: skip
     return len(days)
+
+
+def _record(
+    session: Session, actor: Actor | None, loaded_by: str | None, action: str, **detail: object
+) -> None:
+    """The change on the audit record, by ``actor`` (or the named loader, e.g. the CLI)."""
+    who = actor if actor is not None else system_actor(loaded_by or "system")
+    record_act(session, who, action, detail=detail)
 
 
 def _known_year(session: Session, year: int) -> CalendarYear:
@@ -244,7 +256,13 @@ def _touch(row: CalendarYear, loaded_by: str | None) -> None:
 
 
 def set_day(
-    session: Session, day: dt.date, is_workday: bool, name: str | None, loaded_by: str | None
+    session: Session,
+    day: dt.date,
+    is_workday: bool,
+    name: str | None,
+    loaded_by: str | None,
+    *,
+    actor: Actor | None = None,
 ) -> CalendarDay:
     """Correct one day of a known year: a holiday (any day) or a weekend make-up workday.
 
@@ -269,11 +287,14 @@ def set_day(
     else:
         entry.is_workday, entry.name = is_workday, clean
     _touch(row, loaded_by)
-    session.flush()
+    _record(session, actor, loaded_by, "calendar.set_day",
+            day=day.isoformat(), is_workday=is_workday, name=clean)  # fmt: skip
     return entry
 
 
-def remove_day(session: Session, day: dt.date, loaded_by: str | None = None) -> None:
+def remove_day(
+    session: Session, day: dt.date, loaded_by: str | None = None, *, actor: Actor | None = None
+) -> None:
     """Return one day of a known year to the Monday–Friday rule."""
     row = _known_year(session, day.year)
     entry = session.get(CalendarDay, day)
@@ -285,7 +306,7 @@ def remove_day(session: Session, day: dt.date, loaded_by: str | None = None) -> 
         )
     session.delete(entry)
     _touch(row, loaded_by)
-    session.flush()
+    _record(session, actor, loaded_by, "calendar.remove_day", day=day.isoformat())
 
 
 def export_year(session: Session, year: int) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhili.access import Actor, require
+from zhili.audit.acts import record_act
 from zhili.errors import InvalidInput, ZhiliError
 from zhili.identity.models import Organization
 from zhili.identity.orgs import TOP_LEVEL, OrgSpec, check_parent, check_spec, upsert_org
@@ -164,4 +165,6 @@ def import_org_csv(session: Session, actor: Actor, text: str) -> OrgImportReport
             report.created += 1
         else:
             report.updated += 1
+    record_act(session, actor, "org.import",
+               detail={"created": report.created, "updated": report.updated})  # fmt: skip
     return report

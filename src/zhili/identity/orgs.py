@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhili.access import Actor, require
+from zhili.audit.acts import record_act
 from zhili.errors import Conflict, InvalidInput, NotFound
 from zhili.identity.models import LEVEL_ORDER, Organization, OrgKind, OrgLevel
 
@@ -137,6 +138,8 @@ def create_org(session: Session, actor: Actor, spec: OrgSpec) -> Organization:
             "identity.org_exists", "organization code {code} already exists", code=spec.code
         )
     org, _ = upsert_org(session, spec)
+    record_act(session, actor, "org.create",
+               detail={"code": org.code, "name": org.name, "parent": spec.parent_code})  # fmt: skip
     return org
 
 

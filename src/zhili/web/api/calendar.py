@@ -59,7 +59,9 @@ def load_year(
 ) -> dict:
     """Load a year from the State Council's notice (all lines or none)."""
     require(actor, "calendar.manage")
-    notice.load_notice(session, year, body.text, loaded_by=actor.username, replace=body.replace)
+    notice.load_notice(
+        session, year, body.text, loaded_by=actor.username, replace=body.replace, actor=actor
+    )
     return {"year": year, "loaded": True}
 
 
@@ -76,7 +78,7 @@ def export_year(
 def set_day(day: dt.date, body: DayIn, actor: CurrentActor, session: DbSession) -> dict:
     """Correct one day of a loaded year."""
     require(actor, "calendar.manage")
-    notice.set_day(session, day, body.is_workday, body.name, loaded_by=actor.username)
+    notice.set_day(session, day, body.is_workday, body.name, loaded_by=actor.username, actor=actor)
     return {"date": day.isoformat(), "is_workday": body.is_workday, "name": body.name}
 
 

@@ -70,7 +70,9 @@ def load_notice(
     replace: Annotated[bool, Form()] = False,
 ) -> Response:
     try:
-        notice.load_notice(session, year, text, loaded_by=actor.username, replace=replace)
+        notice.load_notice(
+            session, year, text, loaded_by=actor.username, replace=replace, actor=actor
+        )
     except ZhiliError as exc:
         session.rollback()
         return _page(
@@ -99,9 +101,11 @@ def correct_day(
     Monday–Friday rule (kind "normal")."""
     try:
         if kind == "normal":
-            notice.remove_day(session, day, loaded_by=actor.username)
+            notice.remove_day(session, day, loaded_by=actor.username, actor=actor)
         else:
-            notice.set_day(session, day, kind == "workday", name or None, loaded_by=actor.username)
+            notice.set_day(
+                session, day, kind == "workday", name or None, loaded_by=actor.username, actor=actor
+            )
     except ZhiliError as exc:
         session.rollback()
         return _page(
