@@ -12,6 +12,7 @@ from zhili.cli.common import console, database, friendly, settings
 from zhili.cli.demo import demo
 from zhili.cli.identity import org_app, token_app, user_app
 from zhili.cli.lake import lake_app
+from zhili.cli.verify import verify_app
 
 app = typer.Typer(
     name="zhili",
@@ -25,6 +26,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(audit_app, name="audit")
 app.add_typer(lake_app, name="lake")
+app.add_typer(verify_app, name="verify")
 app.command("demo")(demo)
 
 
