@@ -243,3 +243,38 @@ def test_row_quota_cuts_pages_and_exports_short(city) -> None:
         b"".join(door.export_rows(s, city["cab"], home=city["home"], code=CODE, params=[],
                                   fmt="csv"))  # fmt: skip
     assert caught.value.code == "exchange.grant_over_rows"
+
+
+def test_read_table_is_scoped_masked_metered_and_audited(city) -> None:
+    with city["db"].session() as s:
+        got = door.read_table(s, city["cab"], home=city["home"], code=CODE,
+                              columns=["id_number", "district"])  # fmt: skip
+    assert got.basis == "grant" and got.masked == ("id_number",)
+    assert got.table.column_names == ["id_number", "district"]
+    assert sorted(got.table.column("id_number").to_pylist()) == [
+        "110105********002X", "120101********0019",
+    ]  # fmt: skip
+    with city["db"].session() as s:
+        entry = s.scalars(
+            select(AuditEntry).where(AuditEntry.action == "exchange.verify_read")
+        ).one()
+        assert (entry.row_count, entry.grant_id) == (2, city["grant"])
+        assert entry.fields == ["id_number", "district"]
+        assert s.scalars(select(GrantUsage.rows)).one() == 2
+    with city["db"].session() as s, pytest.raises(Forbidden) as caught:
+        door.read_table(s, city["cab"], home=city["home"], code=CODE, columns=["name"])
+    assert caught.value.code == "exchange.field_not_granted"
+
+
+def test_read_table_refuses_what_the_quota_would_cut_short(city) -> None:
+    _set(city, rows_per_day=1)
+    with city["db"].session() as s, pytest.raises(Forbidden) as caught:
+        door.read_table(s, city["cab"], home=city["home"], code=CODE, columns=["district"])
+    assert caught.value.code == "exchange.read_over_quota"
+    assert caught.value.params["rows"] == 2 and caught.value.params["left"] == 1
+    with city["db"].session() as s:
+        cut = door.read_table(s, city["cab"], home=city["home"], code=CODE,
+                              columns=["district"], whole=False)  # fmt: skip
+        denied = s.scalars(select(AuditEntry.outcome).where(
+            AuditEntry.error_code == "exchange.read_over_quota")).all()  # fmt: skip
+    assert cut.table.num_rows == 1 and denied == ["denied"]

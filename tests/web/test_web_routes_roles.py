@@ -35,6 +35,11 @@ GRANT_MANAGERS = frozenset({Role.platform_admin, Role.approver, Role.org_admin})
 OBJECTORS = APPLICANTS  # objection.raise, demand.publish: org roles only
 OBJECTION_ANSWERERS = frozenset({Role.platform_admin, Role.data_steward, Role.approver})
 DEMAND_ANSWERERS = frozenset({Role.platform_admin, Role.data_steward, Role.org_admin})
+VERIFY_READERS = frozenset(
+    {Role.platform_admin, Role.analyst, Role.data_steward, Role.org_admin, Role.approver}
+)
+VERIFY_RUNNERS = APPLICANTS  # verify.run: org roles only
+VERIFY_REVIEWERS = frozenset({Role.platform_admin, Role.approver, Role.org_admin})
 
 EXPECT: dict[tuple[str, str], object] = {
     ("GET", "/healthz"): PUBLIC,
@@ -180,6 +185,15 @@ EXPECT: dict[tuple[str, str], object] = {
     ("GET", "/exchange/demands/{demand_id}"): AUTH,
     ("POST", "/exchange/demands/{demand_id}/answers"): DEMAND_ANSWERERS,
     ("POST", "/exchange/demands/{demand_id}/close"): OBJECTORS,
+    ("GET", "/api/v1/verify/rulesets"): VERIFY_READERS,
+    ("POST", "/api/v1/verify/jobs"): VERIFY_RUNNERS,
+    ("POST", "/api/v1/verify/jobs/upload"): VERIFY_RUNNERS,
+    ("GET", "/api/v1/verify/jobs"): VERIFY_READERS,
+    ("GET", "/api/v1/verify/jobs/{verification_id}"): VERIFY_READERS,
+    ("POST", "/api/v1/verify/jobs/{verification_id}/cancel"): VERIFY_RUNNERS,
+    ("GET", "/api/v1/verify/jobs/{verification_id}/items"): VERIFY_READERS,
+    ("GET", "/api/v1/verify/items/{item_id}"): VERIFY_READERS,
+    ("POST", "/api/v1/verify/items/{item_id}/decisions"): VERIFY_REVIEWERS,
 }
 
 # Routes FastAPI itself adds (documentation), public by design.
@@ -267,6 +281,8 @@ def _params(client: TestClient, actor: str) -> dict[str, Callable[[], str]]:
         "delivery_id": lambda: "999999",
         "objection_id": lambda: "999999",
         "demand_id": lambda: "999999",
+        "verification_id": lambda: "999999",
+        "item_id": lambda: "999999",
     }
 
 

@@ -210,6 +210,25 @@ RULES: dict[str, Rule] = {
             description="recompute the audit log's hash chain (no rule writes the log)",
         ),
         _rule(
+            "verify.read",
+            "verify:read",
+            org_roles=frozenset({R.analyst, R.data_steward, R.org_admin, R.approver}),
+            description="see one's organization's verification jobs and their review queue",
+        ),
+        _rule(
+            "verify.run",
+            "verify:write",
+            global_roles=frozenset(),
+            org_roles=frozenset({R.analyst, R.data_steward, R.org_admin}),
+            description="run and cancel verification jobs for one's own organization",
+        ),
+        _rule(
+            "verify.review",
+            "verify:review",
+            org_roles=frozenset({R.approver, R.org_admin}),
+            description="decide review items of one's own organization's verification jobs",
+        ),
+        _rule(
             "calendar.manage",
             "calendar:write",
             global_roles=ADMIN,

@@ -34,7 +34,7 @@ ProblemsOption = Annotated[
     Path | None,
     typer.Option("--problems", help="Also write the records whose ID number is unusable."),
 ]
-EngineOption = Annotated[str, typer.Option(help="Engine: duckdb.")]
+EngineOption = Annotated[str, typer.Option(help="Engine: duckdb (default) or spark.")]
 
 
 def _run(inputs: list[Path], rules_path: str, out: Path, fmt: str | None, engine: str,
@@ -117,3 +117,81 @@ def dedupe_file(
 ) -> None:
     """Find the same person twice in FILE (重复领取); write the pairs with evidence."""
     _run([file], rules, out, format, engine, problems)
+
+
+@verify_app.command("run")
+@friendly
+def run_job(
+    roster: Annotated[str, typer.Option("--roster", help="The roster's resource code (花名册).")],
+    rules: RulesOption,
+    user: Annotated[
+        str, typer.Option("--user", help="Run as this user: their organization's grants apply.")
+    ],
+    reference: Annotated[
+        list[str] | None,
+        typer.Option("--reference", help="A reference's resource code (比对库); repeatable."),
+    ] = None,
+    mode: Annotated[str, typer.Option(help="link, or dedupe (the roster alone).")] = "link",
+    money: Annotated[
+        str | None, typer.Option("--money", help="A numeric roster column to total.")
+    ] = None,
+) -> None:
+    """Run a verification job on lake resources now, in this process: read through the
+    exchange's door as USER, write the result as a new version of a catalog resource."""
+    from zhili.apps.verify.jobs import JobSpec, create_job
+    from zhili.apps.verify.run import run_here
+    from zhili.cli.common import database, settings
+    from zhili.identity.auth import actor_for
+    from zhili.identity.users import get_user
+
+    conf, db = settings(), database()
+    text = Path(rules).read_text(encoding="utf-8") if Path(rules).is_file() else rules
+    spec = JobSpec(roster=roster, references=tuple(reference or ()), rules=text, mode=mode,
+                   money_column=money)  # fmt: skip
+    with db.session() as session:
+        job = create_job(session, actor_for(get_user(session, user)), spec, home=conf.home)
+    with progress(transient=True) as bar:
+        task = bar.add_task("verify", total=None)
+
+        def advance(done: int, total: int | None, phase: str | None) -> None:
+            bar.update(task, completed=done, total=total, description=phase or "verify")
+
+        job = run_here(db, conf.home, conf.secret_key, job, on_progress=advance)
+    db.dispose()
+    if job.error is not None:
+        from zhili.errors import ZhiliError
+
+        error = job.error
+        raise ZhiliError(error["code"], error.get("fallback"), **error.get("params", {}))
+    _job_summary(job.id, job.state, job.result_code, job.result_version, job.summary or {})
+
+
+def _job_summary(
+    job_id: int, state: str, code: str | None, version: int | None, summary: dict
+) -> None:
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("job", f"{job_id} ({state})")
+    table.add_row("records (roster)", f"{summary.get('records', {}).get('roster', 0):,}")
+    for ref, n in summary.get("records", {}).get("references", {}).items():
+        table.add_row(f"records ({ref})", f"{n:,}")
+    for tier, n in summary.get("tiers", {}).items():
+        table.add_row(f"pairs {tier}", f"{n:,}")
+    for kind, n in summary.get("passes", {}).items():
+        table.add_row(f"pairs {kind}", f"{n:,}")
+    for side, counts in summary.get("id_problems", {}).items():
+        for problem, n in sorted(counts.items()):
+            table.add_row(f"ID numbers {problem} ({side})", f"{n:,}")
+    if summary.get("money"):
+        m = summary["money"]
+        table.add_row(f"{m['column']} (auto, {m['records']:,} records)", f"{m['total']:,.2f}")
+    table.add_row("seconds", f"{summary.get('seconds', {}).get('total', 0):.1f}")
+    console.print(table)
+    for ref, run in summary.get("references", {}).items():
+        if run.get("masked"):
+            skipped = "" if run.get("exact_pass") else "; exact pass skipped"
+            console.print(f"[yellow]note[/] {ref}: masked {', '.join(run['masked'])}{skipped}")
+        for note in run.get("notes", []):
+            console.print(f"[yellow]note[/] {ref}: {note}")
+    console.print(f"result → resource {code} version {version}")

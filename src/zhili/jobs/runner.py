@@ -53,11 +53,15 @@ class JobContext:
     home: Path
     secret_key: str
     done: int = 0
+    #: also told of every progress report (a command line's progress bar)
+    on_progress: Callable[[int, int | None, str | None], None] | None = None
     _last: float = field(default=0.0, repr=False)
 
     def progress(self, done: int, total: int | None = None, phase: str | None = None) -> None:
         """Record progress (throttled); ``total`` may be an estimate."""
         self.done = done
+        if self.on_progress is not None:
+            self.on_progress(done, total, phase)
         now = time.monotonic()
         if now - self._last < PROGRESS_EVERY and phase is None:
             return
@@ -210,26 +214,7 @@ class JobRunner:
 
     def _run(self, job_id: str) -> None:
         try:
-            with self.db.session() as session:
-                job = session.get(Job, job_id)
-                assert job is not None
-                kind, params, user_id = job.kind, dict(job.params), job.user_id
-            ctx: JobContext | None = None
-            try:
-                with self.db.session() as session:
-                    actor = self._actor_of(session, user_id)
-                ctx = JobContext(job_id, params, actor, self.db, self.home, self.secret_key)
-                result = _HANDLERS[kind](ctx)
-            except Exception as exc:
-                if not isinstance(exc, ZhiliError):
-                    log.exception("job %s (%s) crashed", job_id, kind)
-                with self.db.session() as session:
-                    service.finish(
-                        session, job_id, problem=problem_of(exc), done=ctx.done if ctx else 0
-                    )
-                return
-            with self.db.session() as session:
-                service.finish(session, job_id, result=result, done=ctx.done)
+            execute(self.db, self.home, self.secret_key, job_id, actor_of=self._actor_of)
         except Exception:
             log.exception("job %s could not be recorded", job_id)
         finally:
@@ -248,6 +233,60 @@ class JobRunner:
                     session.expunge(job)
                     return job
             time.sleep(0.1)
+
+
+def execute(
+    db: Database,
+    home: Path,
+    secret_key: str,
+    job_id: str,
+    *,
+    actor_of: Callable[[Any, int], Actor] | None = None,
+    on_progress: Callable[[int, int | None, str | None], None] | None = None,
+) -> None:
+    """Run one claimed job's handler in this thread and record how it ended."""
+    with db.session() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        kind, params, user_id = job.kind, dict(job.params), job.user_id
+    ctx: JobContext | None = None
+    try:
+        with db.session() as session:
+            actor = (actor_of or _user_actor)(session, user_id)
+        ctx = JobContext(job_id, params, actor, db, home, secret_key, on_progress=on_progress)
+        result = _HANDLERS[kind](ctx)
+    except Exception as exc:
+        if not isinstance(exc, ZhiliError):
+            log.exception("job %s (%s) crashed", job_id, kind)
+        with db.session() as session:
+            service.finish(session, job_id, problem=problem_of(exc), done=ctx.done if ctx else 0)
+        return
+    with db.session() as session:
+        service.finish(session, job_id, result=result, done=ctx.done)
+
+
+def run_inline(
+    db: Database,
+    home: Path,
+    secret_key: str,
+    job_id: str,
+    *,
+    on_progress: Callable[[int, int | None, str | None], None] | None = None,
+) -> Job:
+    """Claim a queued job and run it here, now (a command line that shows its own
+    progress, a test); the finished row. Refused (409) when a runner took it first."""
+    with db.session() as session:
+        claimed = service.claim(session, job_id)
+    if not claimed:
+        from zhili.errors import Conflict
+
+        raise Conflict("jobs.not_queued", "job {id} is not queued", id=job_id)
+    execute(db, home, secret_key, job_id, on_progress=on_progress)
+    with db.session() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        session.expunge(job)
+        return job
 
 
 def _user_actor(session: Any, user_id: int) -> Actor:

@@ -46,7 +46,20 @@ DEFAULT_CONFIG: dict[str, str] = {
     "spark.driver.memory": "1g",
     # Parquet written for exports: microsecond timestamps, not the legacy INT96.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    # Never a spark-warehouse directory in whatever the current directory is.
+    "spark.sql.warehouse.dir": os.path.join(tempfile.gettempdir(), "zhili-spark-warehouse"),
 }
+
+
+def _similarity_jar() -> str | None:
+    """Splink's string-similarity functions for Spark (Jaro-Winkler …), shipped inside the
+    splink package: on the session's class path from the start, so verification jobs can
+    run on the same session as queries (a jar cannot be added to a running driver)."""
+    try:
+        from splink.backends.spark import similarity_jar_location
+    except ImportError:
+        return None
+    return str(similarity_jar_location())
 
 
 def _reason(error: BaseException) -> str:
@@ -101,7 +114,11 @@ class SparkEngine(Engine):
         # Python UDFs (masking) run in worker processes: the same interpreter and packages.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder.master(self.master).appName("zhili")
-        for key, value in self.config.items():
+        config = {**self.config}
+        jar = _similarity_jar()
+        if jar and "spark.jars" not in config:
+            config["spark.jars"] = jar
+        for key, value in config.items():
             builder = builder.config(key, value)
         try:
             session = builder.getOrCreate()

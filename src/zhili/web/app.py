@@ -29,6 +29,7 @@ from zhili.web.api import exchange as api_exchange
 from zhili.web.api import feedback as api_feedback
 from zhili.web.api import sql as api_sql
 from zhili.web.api import subscriptions as api_subscriptions
+from zhili.web.api import verify as api_verify
 from zhili.web.pages import (
     account,
     admin_calendar,
@@ -60,6 +61,7 @@ ROUTERS = (
     api_feedback.router,
     api_ckan.router,
     api_sql.router,
+    api_verify.router,
     jobs.router,
     login.router,
     home.router,
@@ -120,7 +122,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 def job_runner(settings: Settings, db: Database) -> JobRunner | None:
     """This process's share of the background job queue (none when ZHILI_JOB_WORKERS=0)."""
     # registers the load handlers, the escalation of overdue requests and objections,
-    # and the webhook sender of subscriptions
+    # the webhook sender of subscriptions, and the verification app's jobs
+    import zhili.apps.verify.run
     import zhili.catalog.load_jobs
     import zhili.exchange.export_jobs
     import zhili.exchange.objections

@@ -160,7 +160,7 @@ def test_bad_input_is_refused_before_any_work(person_rules, case: str, code: str
         keys = roster.column("person_id").to_pylist()
         roster = roster.set_column(0, "person_id", pa.array([None, *keys[1:]], pa.string()))
     elif case == "unknown engine":
-        kwargs = {"engine": "spark"}
+        kwargs = {"engine": "flink"}
     else:
         rules = parse_rules({**_raw("person_zh"), "link_type": "dedupe_only"})
     steps: list[Any] = []

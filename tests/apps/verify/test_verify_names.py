@@ -10,6 +10,7 @@ from zhili.apps.verify import names
 from zhili.apps.verify.names import (
     MAX_VARIANTS,
     normalise_names,
+    pinyin_columns,
     pinyin_keys,
     pinyin_variants,
 )
@@ -154,3 +155,14 @@ def test_work_runs_once_per_distinct_name(monkeypatch: pytest.MonkeyPatch) -> No
         assert len(result) == 100_000
         assert result.null_count == 1031  # every 97th
         assert result[49] == api(pa.array(["王 小 明"]))[0]  # row 49 is that name
+
+
+def test_phrases_keep_pypinyins_reading_and_columns_match_the_functions() -> None:
+    """Characters are read one at a time unless part of the name is a word of pypinyin's
+    phrase dictionary: 长 alone is zhang, in 长乐 chang."""
+    values = pa.array(["长乐", "王长", "曾国藩", "单田芳", "张三", "lilei", None])
+    assert pinyin_keys(values).to_pylist() == [
+        "changle", "wangzhang", "cengguofan", "dantianfang", "zhangsan", "lilei", None
+    ]  # fmt: skip
+    keys, readings = pinyin_columns(normalise_names(values))
+    assert keys.equals(pinyin_keys(values)) and readings.equals(pinyin_variants(values))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["ComparisonInfo", "evidence_sql", "exact_pairs_sql", "quote"]
+__all__ = ["CLEAR_WINNER_BITS", "ComparisonInfo", "evidence_sql", "exact_pairs_sql", "quote"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,24 @@ def _bayes_factor(c: ComparisonInfo) -> str:
     return f"pow(2.0, {weight})"
 
 
+#: How much more likely (in bits, log2 of the odds: 10 to 1) a probabilistic pair must be
+#: than its reference record's next candidate to be accepted without review.
+CLEAR_WINNER_BITS = 3.32
+
+
+def _clear_winner(dedupe: bool) -> str:
+    """True where the pair is its reference record's best candidate by `CLEAR_WINNER_BITS`
+    (window functions over the output's pairs, evaluated after the WHERE)."""
+    if dedupe:
+        return "TRUE"
+    window = "OVER (PARTITION BY p.unique_id_r ORDER BY p.match_weight DESC, p.unique_id_l)"
+    margin = f"p.match_weight - lead(p.match_weight) {window}"
+    return (
+        f"(row_number() {window} = 1 AND coalesce({margin}, {CLEAR_WINNER_BITS!r}) "
+        f">= {CLEAR_WINNER_BITS!r})"
+    )
+
+
 def evidence_sql(
     predictions: str,
     comparisons: Sequence[ComparisonInfo],
@@ -77,6 +95,12 @@ def evidence_sql(
     own (the weight without ``id_comparison``'s), fall below ``review``: the same number
     on two different-looking records is sent to review, not accepted. In a ``dedupe`` the
     exact pairs are keyed smaller key first, whichever way Splink ordered the pair.
+
+    In a link, a reference record is one person, so a probabilistic pair is ``auto`` only
+    if it is its reference record's best candidate by `CLEAR_WINNER_BITS` over the next
+    (any other pair in the output): two roster people who both look like one death record
+    without an ID number — namesakes born the same day — are sent to review, not both
+    declared dead.
     """
     keys = "p.unique_id_l AS left_id, p.unique_id_r AS right_id"
     is_exact = "e.uid_l IS NOT NULL" if exact else "FALSE"
@@ -91,7 +115,8 @@ def evidence_sql(
         f"CASE WHEN {is_exact} THEN 1.0 ELSE p.match_probability END AS match_probability",
         "p.match_weight",
         f"CASE WHEN {is_exact} THEN (CASE WHEN {fields_agree} THEN 'auto' ELSE 'review' END) "
-        f"WHEN p.match_probability >= {auto!r} THEN 'auto' ELSE 'review' END AS tier",
+        f"WHEN p.match_probability >= {auto!r} AND {_clear_winner(dedupe)} THEN 'auto' "
+        "ELSE 'review' END AS tier",
     ]
     for c in comparisons:
         for column in c.columns:

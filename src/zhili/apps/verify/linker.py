@@ -19,7 +19,6 @@ sets the prior (the probability that two random records match) from its own coun
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -32,14 +31,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from zhili.apps.verify import model
-from zhili.apps.verify.evidence import ComparisonInfo, evidence_sql, exact_pairs_sql
+from zhili.apps.verify.engines import ENGINES, backend
+from zhili.apps.verify.evidence import ComparisonInfo, evidence_sql, exact_pairs_sql, ident
 from zhili.apps.verify.prepare import PROBLEM_SCHEMA, Prepared, check_input, prepare
 from zhili.apps.verify.spec import ID_FIELD, RuleSet
 from zhili.errors import InvalidInput
 
 __all__ = ["ENGINES", "STEPS", "LinkResult", "dedupe", "link"]
 
-ENGINES = ("duckdb",)
 #: The steps reported to ``progress(step, done, total)``.
 STEPS = ("prepare", "exact", "train_u", "train_m", "predict", "evidence")
 #: Splink's SQL table names of the inputs: the roster must sort first (Splink puts the
@@ -86,7 +85,7 @@ def link(
     _check_run(rules, engine, "link_only")
     check_input(left, rules, "left")
     check_input(right, rules, "right")
-    return _run({"roster": left, "reference": right}, rules, "link_only", progress)
+    return _run({"roster": left, "reference": right}, rules, "link_only", engine, progress)
 
 
 def dedupe(
@@ -100,7 +99,7 @@ def dedupe(
     first, with the same evidence and tiers as `link`."""
     _check_run(rules, engine, "dedupe_only")
     check_input(table, rules, "left")
-    return _run({"roster": table}, rules, "dedupe_only", progress)
+    return _run({"roster": table}, rules, "dedupe_only", engine, progress)
 
 
 def _check_run(rules: RuleSet, engine: str, link_type: str) -> None:
@@ -134,21 +133,6 @@ def _quiet() -> Iterator[None]:
         logger.setLevel(level)
 
 
-@contextmanager
-def _connection() -> Iterator[duckdb.DuckDBPyConnection]:
-    """A private in-memory DuckDB with bounded memory that spills to a temporary directory."""
-    from zhili.lake.validate import default_memory_limit
-
-    with tempfile.TemporaryDirectory(prefix="zhili-verify-") as spill:
-        con = duckdb.connect(
-            ":memory:", config={"memory_limit": default_memory_limit(), "temp_directory": spill}
-        )
-        try:
-            yield con
-        finally:
-            con.close()
-
-
 class _Steps:
     """Times each step and tells ``progress``."""
 
@@ -166,7 +150,11 @@ class _Steps:
 
 
 def _run(
-    tables: dict[str, pa.Table], rules: RuleSet, link_type: str, progress: Progress | None
+    tables: dict[str, pa.Table],
+    rules: RuleSet,
+    link_type: str,
+    engine: str,
+    progress: Progress | None,
 ) -> LinkResult:
     started = time.perf_counter()
     steps = _Steps(progress)
@@ -177,27 +165,23 @@ def _run(
         name: prepare(table, rules, sides[name], check=False) for name, table in tables.items()
     }
     steps.done("prepare")
-    with _quiet(), _connection() as con, _engine_errors():
-        from splink import DuckDBAPI, Linker
+    with _quiet(), backend(engine) as db, _engine_errors():
+        from splink import Linker
 
-        db_api = DuckDBAPI(con)
         names = {"roster": ROSTER_TABLE, "reference": REFERENCE_TABLE}
-        frames = [
-            db_api.register(p.table, dataset_display_name=names[name])
-            for name, p in prepared.items()
-        ]
+        frames = [db.register(p.table, names[name]) for name, p in prepared.items()]
         exact_table, prior, exact_count = None, None, 0
         if rules.id_number:
             exact_table = "zhili_verify_exact"
             left = frames[0].physical_name
             right = frames[-1].physical_name
             sql = exact_pairs_sql(left, right, ID_FIELD, dedupe=dedupe_run)
-            con.execute(f"CREATE TABLE {exact_table} AS {sql}")
-            exact_count = con.execute(f"SELECT count(*) FROM {exact_table}").fetchall()[0][0]
+            db.create(exact_table, sql)
+            exact_count = db.arrow(f"SELECT count(*) AS n FROM {exact_table}").column(0)[0].as_py()
             prior = _prior_from_exact(exact_count, prepared, dedupe_run)
         steps.done("exact")
 
-        settings = model.settings(rules, link_type=link_type, prior=prior)
+        settings = model.settings(rules, link_type=link_type, prior=prior, engine=engine)
         linker = Linker(frames if len(frames) > 1 else frames[0], settings, log_level=None)
         training = rules.training
         linker.training.estimate_u_using_random_sampling(
@@ -210,14 +194,16 @@ def _run(
         else:
             notes += _train_m_by_em(linker, training.em_blocking or rules.blocking)
         steps.done("train_m")
-        threshold = None if exact_table else rules.thresholds.review
         predictions = linker.inference.predict(
-            threshold_match_probability=threshold, warning_mode="never"
+            threshold_match_probability=rules.thresholds.review, warning_mode="never"
         )
+        scored = predictions.physical_name
+        if exact_table:
+            scored = _with_exact_pairs(db, linker, frames, predictions, rules.thresholds.review)
         steps.done("predict")
         infos = _comparison_infos(linker, rules, set(predictions.columns_escaped))
         sql = evidence_sql(
-            predictions.physical_name,
+            scored,
             infos,
             auto=rules.thresholds.auto,
             review=rules.thresholds.review,
@@ -225,7 +211,7 @@ def _run(
             id_comparison=ID_FIELD if rules.id_number else None,
             dedupe=dedupe_run,
         )
-        matches = con.sql(sql).to_arrow_table()
+        matches = db.arrow(sql)
         trained = linker.misc.save_model_to_json()
         used_prior = float(trained["probability_two_random_records_match"])
     steps.done("evidence")
@@ -239,6 +225,40 @@ def _run(
         steps.timings,
         trained,
     )
+
+
+#: The table of scored pairs the evidence is read from when ID numbers are declared.
+SCORED_TABLE = "zhili_verify_scored"
+
+
+def _with_exact_pairs(
+    db: Any, linker: Any, frames: list[Any], predictions: Any, review: float
+) -> str:
+    """The scored pairs at or above ``review``, and every exact pair below it too.
+
+    An exact pair must reach the evidence whatever its score, but scoring and keeping
+    *every* blocked pair for that (``threshold=None``) holds tens of millions of rows for a
+    million records a side. So the trained model scores the exact pairs once more, alone
+    (blocking on the ID number only), and those under the threshold join the rest.
+    """
+    from splink import Linker
+
+    settings = linker.misc.save_model_to_json()
+    settings["blocking_rules_to_generate_predictions"] = [
+        {"blocking_rule": f"l.{ID_FIELD} = r.{ID_FIELD}", "sql_dialect": settings["sql_dialect"]}
+    ]
+    exact_linker = Linker(frames if len(frames) > 1 else frames[0], settings, log_level=None)
+    exact = exact_linker.inference.predict(warning_mode="never")
+    # The same comparisons, so the same evidence columns; only what blocking kept differs.
+    names = [c.unquote().name for c in predictions.columns]
+    common = {c.unquote().name for c in exact.columns}
+    columns = ", ".join(ident(name) for name in names if name in common)
+    db.create(
+        SCORED_TABLE,
+        f"SELECT {columns} FROM {predictions.physical_name} UNION ALL "
+        f"SELECT {columns} FROM {exact.physical_name} WHERE match_probability < {review!r}",
+    )
+    return SCORED_TABLE
 
 
 def _train_m_by_em(linker: Any, rules: Sequence[str]) -> list[str]:
@@ -261,9 +281,16 @@ def _engine_errors() -> Iterator[None]:
     memory exhausted) as one `InvalidInput` naming the problem, not a traceback."""
     from splink.internals.exceptions import SplinkException
 
+    failures: tuple[type[BaseException], ...] = (SplinkException, duckdb.Error)
+    try:
+        from pyspark.errors import PySparkException
+
+        failures = (*failures, PySparkException)
+    except ImportError:  # Spark is optional
+        pass
     try:
         yield
-    except (SplinkException, duckdb.Error) as exc:
+    except failures as exc:
         # Splink's message starts with the whole SQL; the database's own error is the cause.
         cause = exc.__cause__ if isinstance(exc.__cause__, duckdb.Error) else exc
         problem = " ".join(str(cause).split("Error was:")[-1].split())[:500]

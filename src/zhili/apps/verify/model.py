@@ -39,7 +39,12 @@ def _exact(c: Comparison) -> Levels:
     return [cll.NullLevel(c.field), cll.ExactMatchLevel(c.field), cll.ElseLevel()]
 
 
-def _date(c: Comparison) -> Levels:
+#: How each engine's SQL reads `prepare`'s ``YYYYMMDD`` text as a date (Splink passes the
+#: pattern through: strptime's on DuckDB, Java's on Spark).
+DATE_PATTERNS = {"duckdb": DATE_FORMAT, "spark": "yyyyMMdd"}
+
+
+def _date(c: Comparison, engine: str = "duckdb") -> Levels:
     """Exact; one edit or two adjacent digits swapped (19900112 / 19900121, also across
     month and day: 19941127 / 19941217); then the rule set's ``within`` windows; else.
     Reads the ``YYYYMMDD`` text `prepare` makes."""
@@ -57,7 +62,7 @@ def _date(c: Comparison) -> Levels:
                 input_is_string=True,
                 threshold=amount,
                 metric=unit,
-                datetime_format=DATE_FORMAT,
+                datetime_format=DATE_PATTERNS[engine],
             ).configure(label_for_charts=f"within {amount} {unit}")
         )
     return [*levels, cll.ElseLevel()]
@@ -103,13 +108,13 @@ KINDS: dict[str, Callable[[Comparison], Levels]] = {
 }
 
 
-def comparison(c: Comparison) -> ComparisonCreator:
+def comparison(c: Comparison, engine: str = "duckdb") -> ComparisonCreator:
     """The Splink comparison of one rule-set comparison, named after its field.
 
     Term-frequency adjustment (rarer values weigh more: 欧阳 agreeing says more than 王)
     goes on the exact level of the field itself when ``term_frequency`` is set.
     """
-    levels = KINDS[c.kind](c)
+    levels = _date(c, engine) if c.kind == "date" else KINDS[c.kind](c)
     for level in levels:
         exact = getattr(level, "is_exact_match_level", False)
         column = getattr(level, "col_expression", None)
@@ -155,10 +160,12 @@ def blocking_rules(rules: RuleSet) -> list[str]:
     return out
 
 
-def settings(rules: RuleSet, *, link_type: str, prior: float | None = None) -> SettingsCreator:
+def settings(
+    rules: RuleSet, *, link_type: str, prior: float | None = None, engine: str = "duckdb"
+) -> SettingsCreator:
     """Splink settings for ``rules``; ``prior`` is the probability that two random records
     match (the rule set's value wins, else ``prior``, else Splink's default 1e-4)."""
-    comparisons = [comparison(c) for c in rules.comparisons]
+    comparisons = [comparison(c, engine) for c in rules.comparisons]
     if rules.id_number:
         comparisons.append(id_comparison())
     extra: dict[str, Any] = {}

@@ -9,7 +9,9 @@ and comparison, and `pinyin_variants` lists the other readings of polyphonic cha
 Names repeat heavily (a city has far fewer distinct names than people), and pypinyin and
 zhconv work on one string at a time, so every function computes on the distinct values
 of the array and maps the results back with ``take``; the per-name work is also kept in a
-bounded LRU cache shared between calls.
+bounded LRU cache shared between calls. A name's pinyin is joined from its characters'
+own (cached) readings, and pypinyin reads the whole name only when part of it is a word of
+its phrase dictionary (长乐 chang le): a million rows hold ~350,000 distinct names.
 
 Example:
     >>> import pyarrow as pa
@@ -32,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import zhconv
 from pypinyin import Style, lazy_pinyin, pinyin
+from pypinyin.constants import PHRASES_DICT
 
 #: At most this many readings per name in `pinyin_variants` (4 polyphonic characters of 3
 #: readings each would otherwise give 81).
@@ -75,15 +78,36 @@ def pinyin_variants(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return _per_distinct(values, _variants_one, pa.list_(pa.string()))
 
 
-def _per_distinct(
-    values: pa.Array | pa.ChunkedArray, compute: Callable[[str], Any], out_type: pa.DataType
-) -> pa.Array:
-    """``compute`` applied once per distinct non-NULL value, mapped back over all rows."""
+def pinyin_columns(normalised: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+    """`pinyin_keys` and `pinyin_variants` of names `normalise_names` already made, in one
+    pass over the distinct names (what `zhili.apps.verify.prepare` needs: a million rows
+    hold a few hundred thousand distinct names, damaged spellings included)."""
+    encoded = pc.dictionary_encode(_as_string(normalised))
+    keys, variants = [], []
+    for name in encoded.dictionary.to_pylist():
+        key = _plain_key(name) or "".join(_syllables(name))
+        keys.append(key)
+        variants.append(_combinations(key, name))
+    indices = encoded.indices
+    return (
+        pa.array(keys, pa.string()).take(indices),
+        pa.array(variants, pa.list_(pa.string())).take(indices),
+    )
+
+
+def _as_string(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
         values = values.cast(pa.string())
-    encoded = pc.dictionary_encode(values)
+    return values
+
+
+def _per_distinct(
+    values: pa.Array | pa.ChunkedArray, compute: Callable[[str], Any], out_type: pa.DataType
+) -> pa.Array:
+    """``compute`` applied once per distinct non-NULL value, mapped back over all rows."""
+    encoded = pc.dictionary_encode(_as_string(values))
     results = pa.array([compute(v) for v in encoded.dictionary.to_pylist()], out_type)
     return results.take(encoded.indices)
 
@@ -96,9 +120,37 @@ def _normalise_one(name: str) -> str | None:
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
+def _readings(char: str) -> tuple[str, ...]:
+    """Every toneless reading of one character (a letter or digit: itself)."""
+    return tuple(dict.fromkeys(pinyin(char, style=Style.NORMAL, heteronym=True)[0]))
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _reading(char: str) -> str:
+    """The reading pypinyin gives one character on its own (the first of a polyphonic
+    character's readings: 长 zhang, 乐 le)."""
+    return "".join(_syllables(char))
+
+
+def _plain_key(normal: str) -> str | None:
+    """The key joined from the characters' own readings, when that is what pypinyin reads
+    for the whole name: no part of it is a word of pypinyin's phrase dictionary (长乐 is
+    read chang le, 长 alone zhang). None otherwise. Looking characters up one at a time
+    is what makes hundreds of thousands of distinct names take seconds, not minutes."""
+    size = len(normal)
+    for start in range(size - 1):
+        for end in range(start + 2, size + 1):
+            if normal[start:end] in PHRASES_DICT:
+                return None
+    return "".join(_reading(char) for char in normal)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
 def _key_one(name: str) -> str | None:
     normal = _normalise_one(name)
-    return None if normal is None else "".join(_syllables(normal))
+    if normal is None:
+        return None
+    return _plain_key(normal) or "".join(_syllables(normal))
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
@@ -112,9 +164,14 @@ def _variants_one(name: str) -> tuple[str, ...] | None:
     key = _key_one(name)
     if key is None:
         return None
-    readings = pinyin(list(_normalise_one(name) or ""), style=Style.NORMAL, heteronym=True)
+    return _combinations(key, _normalise_one(name) or "")
+
+
+def _combinations(key: str, normal: str) -> tuple[str, ...]:
+    """``key``, then the readings of every character combined, at most `MAX_VARIANTS`."""
+    readings = [_readings(char) for char in normal]
     variants = {key: None}
-    for parts in itertools.product(*(dict.fromkeys(r) for r in reversed(readings))):  # lazily
+    for parts in itertools.product(*reversed(readings)):  # lazily
         if len(variants) == MAX_VARIANTS:
             break
         variants["".join(reversed(parts))] = None

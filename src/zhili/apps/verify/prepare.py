@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from zhili.apps.verify.ids import normalise_ids
-from zhili.apps.verify.names import normalise_names, pinyin_keys, pinyin_variants
+from zhili.apps.verify.names import normalise_names, pinyin_columns
 from zhili.apps.verify.rules import check_columns
 from zhili.apps.verify.spec import ID_FIELD, SIDES, Field, RuleSet
 from zhili.errors import InvalidInput
@@ -132,11 +132,8 @@ def prepare(table: pa.Table, rules: RuleSet, side: Side, *, check: bool = True) 
 def _prepare_field(f: Field, raw: pa.ChunkedArray, bad_dates: dict[str, int]) -> dict:
     if f.prepare == "chinese_name":
         names = normalise_names(raw)
-        return {
-            f.name: names,
-            f"{f.name}_pinyin": pinyin_keys(names),
-            f"{f.name}_pinyins": pinyin_variants(names),
-        }
+        keys, readings = pinyin_columns(names)
+        return {f.name: names, f"{f.name}_pinyin": keys, f"{f.name}_pinyins": readings}
     if f.prepare == "date":
         dates, unreadable = compact_dates(raw)
         bad_dates[f.name] = unreadable

@@ -67,6 +67,7 @@ __all__ = [
     "check_columns",
     "load_rules",
     "parse_rules",
+    "read_rules_text",
     "validate_against",
 ]
 
@@ -104,6 +105,12 @@ def load_rules(path: str | Path) -> RuleSet:
             problem=exc.strerror if isinstance(exc, OSError) else str(exc),
         ) from None
     return parse_rules(_decode(text, p.suffix.lower(), str(path)), name=p.stem)
+
+
+def read_rules_text(text: str, *, name: str = "") -> RuleSet:
+    """Validate a rule set given as text (YAML or JSON, by content) — as a verification
+    job stores it, so a rerun reads exactly the rules of the first run."""
+    return parse_rules(_decode(text, "", name or "rules"), name=name)
 
 
 def _decode(text: str, suffix: str, path: str) -> Any:
