@@ -17,7 +17,7 @@ from zhili.calendar.service import WorkCalendar
 from zhili.catalog.loading import load_file
 from zhili.catalog.service import ResourceSpec, create_resource
 from zhili.errors import Forbidden, Unauthorized, ZhiliError
-from zhili.exchange import ckan_reads, door
+from zhili.exchange import ckan_reads, door, table_reads
 from zhili.exchange import requests as req
 from zhili.exchange.grants import change_state
 from zhili.exchange.models import Grant, GrantUsage
@@ -247,7 +247,7 @@ def test_row_quota_cuts_pages_and_exports_short(city) -> None:
 
 def test_read_table_is_scoped_masked_metered_and_audited(city) -> None:
     with city["db"].session() as s:
-        got = door.read_table(s, city["cab"], home=city["home"], code=CODE,
+        got = table_reads.read_table(s, city["cab"], home=city["home"], code=CODE,
                               columns=["id_number", "district"])  # fmt: skip
     assert got.basis == "grant" and got.masked == ("id_number",)
     assert got.table.column_names == ["id_number", "district"]
@@ -262,18 +262,18 @@ def test_read_table_is_scoped_masked_metered_and_audited(city) -> None:
         assert entry.fields == ["id_number", "district"]
         assert s.scalars(select(GrantUsage.rows)).one() == 2
     with city["db"].session() as s, pytest.raises(Forbidden) as caught:
-        door.read_table(s, city["cab"], home=city["home"], code=CODE, columns=["name"])
+        table_reads.read_table(s, city["cab"], home=city["home"], code=CODE, columns=["name"])
     assert caught.value.code == "exchange.field_not_granted"
 
 
 def test_read_table_refuses_what_the_quota_would_cut_short(city) -> None:
     _set(city, rows_per_day=1)
     with city["db"].session() as s, pytest.raises(Forbidden) as caught:
-        door.read_table(s, city["cab"], home=city["home"], code=CODE, columns=["district"])
+        table_reads.read_table(s, city["cab"], home=city["home"], code=CODE, columns=["district"])
     assert caught.value.code == "exchange.read_over_quota"
     assert caught.value.params["rows"] == 2 and caught.value.params["left"] == 1
     with city["db"].session() as s:
-        cut = door.read_table(s, city["cab"], home=city["home"], code=CODE,
+        cut = table_reads.read_table(s, city["cab"], home=city["home"], code=CODE,
                               columns=["district"], whole=False)  # fmt: skip
         denied = s.scalars(select(AuditEntry.outcome).where(
             AuditEntry.error_code == "exchange.read_over_quota")).all()  # fmt: skip

@@ -17,8 +17,9 @@ After the read, the call is metered against the grant (calls and rows per day) a
 audited (who, org, system, grant, purpose, resource, version, fields, rows, query
 fingerprint, outcome, latency).
 
-The scenario apps never read the lake themselves: :func:`read_table` hands them a
-resource's items as one Arrow table, opened, scoped, masked, metered and audited here.
+The scenario apps never read the lake themselves: :mod:`zhili.exchange.table_reads` hands
+them a resource's items as one Arrow table, opened, scoped, masked, metered and audited
+here.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, lazyload
 
@@ -59,7 +59,6 @@ from zhili.query import (
     referenced_tables,
 )
 from zhili.query.masks import register_mask
-from zhili.query.model import Query
 
 Basis = Literal["provider", "grant", "open"]
 OWN_PARAMS = ("version", "format", "bom")
@@ -324,7 +323,7 @@ def read_rows(
     """One keyset page of rows (REST syntax of :mod:`zhili.query.params`)."""
     access = open_access(session, actor, code)
     query = _cap(parse_params(list(params), other=OWN_PARAMS), access.rows_left(session))
-    _refuse_hidden_query(query, access)
+    refuse_hidden_query(query, access)
     snap = access.snapshot(home, version)
     try:
         page = get_engine().query(snap, query, primary_key=access.primary_key or None)
@@ -369,7 +368,7 @@ def export_rows(
     count — and metered — when the stream ends."""
     access = open_access(session, actor, code, "exchange.export")
     query = parse_params(list(params), other=OWN_PARAMS)
-    _refuse_hidden_query(query, access)
+    refuse_hidden_query(query, access)
     snap = access.snapshot(home, version)
     left = access.rows_left(session)
     counter = _Counter(on_rows)
@@ -416,113 +415,6 @@ def export_rows(
             session.commit()
 
     return stream()
-
-
-@dataclass(frozen=True)
-class TableRead:
-    """What :func:`read_table` delivered: the rows, the version they come from, on which
-    basis, and which items arrived masked (a grant's masking is never undone)."""
-
-    table: pa.Table
-    version: int
-    basis: Basis
-    masked: tuple[str, ...] = ()
-
-
-def read_table(
-    session: Session,
-    actor: Actor,
-    *,
-    home: Path,
-    code: str,
-    columns: Sequence[str],
-    action: str = "exchange.verify_read",
-    version: int | None = None,
-    whole: bool = True,
-) -> TableRead:
-    """Items ``columns`` of every row ``actor`` may read, as one Arrow table — for the
-    scenario apps (a verification job reads its roster and references this way).
-
-    Opened like :func:`export_rows`: the grant re-checked, its items, row filter and
-    masks applied inside the engine, the rows metered and the read audited as ``action``.
-    With ``whole`` a result the grant's row quota would cut short is refused up front
-    (403 ``exchange.read_over_quota``, audited, nothing metered): half a reference would
-    make a verification silently wrong. Without it the quota cuts the table short.
-    """
-    access = open_access(session, actor, code, action)
-    query = Query(fields=tuple(columns))
-    _refuse_hidden_query(query, access)
-    access = replace(access, fields=tuple(columns))  # the audit names the items read
-    snap = access.snapshot(home, version)
-    left = access.rows_left(session)
-    engine = get_engine()
-    print_ = fingerprint(code, tuple(columns), action)
-    try:
-        if whole and left is not None:
-            refuse_over_quota(session, actor, access, engine.count(snap, query), left, action)
-        reader = engine.stream(snap, query, primary_key=access.primary_key or None)
-        batches, rows = [], 0
-        for batch in reader:
-            if left is not None and rows + batch.num_rows > left:
-                batch = batch.slice(0, left - rows)
-            batches.append(batch)
-            rows += batch.num_rows
-            if left is not None and rows >= left:
-                reader.close()
-                break
-        table = pa.Table.from_batches(batches, schema=reader.schema)
-    except Forbidden:
-        raise
-    except ZhiliError as exc:
-        finish(
-            session,
-            actor,
-            access,
-            rows=0,
-            action=action,
-            version=snap.version,
-            fingerprint=print_,
-            outcome=f"error:{exc.code}",
-        )
-        raise
-    finish(
-        session,
-        actor,
-        access,
-        rows=table.num_rows,
-        action=action,
-        version=snap.version,
-        fingerprint=print_,
-    )
-    masked = tuple(name for name, _ in access.scope.masks) if access.scope else ()
-    return TableRead(table, snap.version, access.basis, masked)
-
-
-def refuse_over_quota(
-    session: Session, actor: Actor, access: Access, needed: int, left: int | None, action: str
-) -> None:
-    """403 ``exchange.read_over_quota`` (audited) when reading ``needed`` rows whole would
-    go past what the grant may still deliver today."""
-    if left is None or needed <= left:
-        return
-    assert access.grant is not None
-    code = access.resource.code
-    auditing.record_denial(
-        session,
-        actor,
-        action=action,
-        resource_code=code,
-        provider_org_id=access.resource.provider_id,
-        code="exchange.read_over_quota",
-    )
-    raise Forbidden(
-        "exchange.read_over_quota",
-        "reading {code} whole needs {rows} rows; grant {id} has {left} left today",
-        code=code,
-        rows=needed,
-        left=left,
-        id=access.grant.id,
-    )
 
 
 class _Counter:
@@ -604,7 +496,7 @@ def _refuse_hidden(sql: str, name: str, snap: Snapshot, access: Access) -> None:
         raise outside_scope(access, hidden[0])
 
 
-def _refuse_hidden_query(query: Any, access: Access) -> None:
+def refuse_hidden_query(query: Any, access: Access) -> None:
     """A REST query naming an item outside the scope (fields, filter, sort): 403 naming it
     (an item the resource lacks altogether stays the query layer's 422)."""
     if access.scope is None:

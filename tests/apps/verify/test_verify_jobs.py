@@ -16,7 +16,7 @@ from zhili.apps.verify.models import JobState, ReviewItem, VerificationJob
 from zhili.audit.models import AuditEntry
 from zhili.catalog.models import LakeVersion, Resource
 from zhili.errors import Conflict, Forbidden, InvalidInput, NotFound, ZhiliError
-from zhili.exchange import door
+from zhili.exchange import table_reads
 from zhili.exchange.models import GrantUsage
 from zhili.jobs.models import Job, JobStatus
 
@@ -58,7 +58,7 @@ def test_job_runs_to_done_with_the_right_matches(finished) -> None:
     assert job.state == JobState.done, job.error
     assert job.result_code and job.result_version is not None
     with city.db.session() as s:
-        got = door.read_table(
+        got = table_reads.read_table(
             s, city.actor("hrss.analyst"), home=city.home, code=job.result_code,
             columns=["reference", "left_id", "right_id", "tier", "pass"],
         ).table  # fmt: skip
@@ -104,7 +104,7 @@ def test_the_result_is_a_resource_of_the_job_org(finished) -> None:
         versions = s.scalars(select(LakeVersion).where(LakeVersion.resource_id == resource.id))
         assert [v.version for v in versions] == [job.result_version]
     with city.db.session() as s, pytest.raises(Forbidden) as caught:
-        door.read_table(s, city.actor("edu.analyst"), home=city.home, code=job.result_code,
+        table_reads.read_table(s, city.actor("edu.analyst"), home=city.home, code=job.result_code,
                         columns=["left_id"])  # fmt: skip
     assert caught.value.code == "exchange.no_grant_for"
 
@@ -154,7 +154,7 @@ def test_dedupe_mode(city) -> None:
     done = _run(city, job)
     assert done.state == JobState.done, done.error
     with city.db.session() as s:
-        got = door.read_table(
+        got = table_reads.read_table(
             s, city.actor("hrss.analyst"), home=city.home, code=done.result_code,
             columns=["left_id", "right_id", "tier"],
         ).table  # fmt: skip

@@ -11,7 +11,7 @@ the door); a grant's row quota leaves room to read each input whole
 (`exchange.read_over_quota`); a money column exists and holds numbers.
 
 The door is opened here only to *decide*; rows are read by the job itself, through
-`zhili.exchange.door.read_table`.
+`zhili.exchange.table_reads.read_table`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from zhili.apps.verify.rules import check_columns
 from zhili.apps.verify.spec import SIDES, RuleSet
 from zhili.catalog.models import LakeVersion, Resource
 from zhili.errors import InvalidInput
-from zhili.exchange import door
+from zhili.exchange import door, table_reads
 from zhili.query.sql import quote_ident
 
 __all__ = [
@@ -112,7 +112,9 @@ def check_resource(
     _check_not_empty(session, resource, side)
     key = rules.unique_id.left if side == "left" else rules.unique_id.right
     records = _check_keys(session, actor, home, code, key, side)
-    door.refuse_over_quota(session, actor, access, records, access.rows_left(session), READ_ACTION)
+    table_reads.refuse_over_quota(
+        session, actor, access, records, access.rows_left(session), READ_ACTION
+    )
     masked = tuple(n for n, _ in access.scope.masks) if access.scope else ()
     return Input(code, columns, tuple(n for n in masked if n in columns))
 

@@ -2,7 +2,7 @@
 
 Steps, each reported as progress and each followed by a look at whether the job was
 cancelled: read the roster and every reference through the one door
-(`zhili.exchange.door.read_table`: the grant's items, rows and masks, metered, audited as
+(`zhili.exchange.table_reads.read_table`: the grant's items, rows and masks, metered, audited as
 ``exchange.verify_read``) — the app never reads the lake itself; link the roster to each
 reference (or dedupe it) with `zhili.apps.verify.linker`; write the matches as one new
 version of the job family's result resource, with the review-tier pairs as review items
@@ -40,7 +40,7 @@ from zhili.apps.verify.spec import RuleSet
 from zhili.clock import utcnow
 from zhili.db import Database
 from zhili.errors import Conflict
-from zhili.exchange import door
+from zhili.exchange import table_reads
 from zhili.jobs import JobContext, register
 from zhili.jobs.runner import problem_of, run_inline
 
@@ -175,7 +175,7 @@ class _Run:
 
     def _read(self, code: str, columns: tuple[str, ...]) -> _Input:
         with self.db.session() as session:
-            got = door.read_table(
+            got = table_reads.read_table(
                 session, self.actor, home=self.ctx.home, code=code, columns=columns,
                 action=READ_ACTION,
             )  # fmt: skip
