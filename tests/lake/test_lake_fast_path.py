@@ -17,16 +17,9 @@ import pytest
 from lake_data import HEADER, SCHEMA, cn_id, people, write_csv
 
 from zhili.lake import CsvSource, LakeTable, ValidationFailed, ingest
+from zhili.lake.proofs import cn_id_proven, date_proven, integer_proven
 from zhili.lake.schema import parse_table_schema
-from zhili.lake.sqlgen import (
-    _cn_id_helpers,
-    _cn_id_ok,
-    cn_id_proven,
-    compile_field,
-    date_proven,
-    integer_proven,
-    prove,
-)
+from zhili.lake.sqlgen import _cn_id_helpers, _cn_id_ok, compile_field, prove
 from zhili.lake.validate import MAX_MEMORY, MIN_MEMORY, connect, default_memory_limit
 
 ingest_module = sys.modules["zhili.lake.ingest"]  # the package re-exports the function

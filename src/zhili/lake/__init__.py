@@ -5,7 +5,7 @@ here, only files. The catalog calls `ingest` with a resource's Table Schema and 
 the version, counts and `measure`-d quality it returns.
 
 Modules, one concept each: `schema` (Table Schema → specs, Arrow schema), `source`,
-`readers`, `jsonfile`, `xlsx`, `sql`, `encoding` (reading), `sqlgen` and `validate`
+`readers`, `jsonfile`, `xlsx`, `sql`, `encoding` (reading), `sqlgen`, `proofs` and `validate`
 (checking, in DuckDB), `report` (Frictionless-shaped reports), `staging`, `commit`,
 `table` and `ingest` (versions), `quality`.
 """

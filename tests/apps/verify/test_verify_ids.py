@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from stdnum.cn import ric
 
 from zhili.apps.verify.ids import PROBLEMS, NormalisedIds, normalise_ids, problem_counts
-from zhili.lake.sqlgen import CN_PROVINCES, cn_id_proven
+from zhili.lake.proofs import CN_PROVINCES, cn_id_proven
 
 TODAY = dt.date(2026, 11, 24)
 _HALF = str.maketrans("０１２３４５６７８９", "0123456789")

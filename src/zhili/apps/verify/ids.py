@@ -7,7 +7,7 @@ in a Chinese input method (``１１０１…``), a lower-case ``x``, or as a fir
 record could not be matched, so nothing is dropped silently.
 
 The clean-up is pyarrow.compute over the whole array and the checks are NumPy on the
-bytes, with the SWAR helpers of the lake's cn-id proof (`zhili.lake.sqlgen`): no Python
+bytes, with the SWAR helpers of the lake's cn-id proof (`zhili.lake.proofs`): no Python
 loop per row or per distinct value, since a consumer's file may hold ten million rows.
 
 Example:
@@ -29,14 +29,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from zhili.clock import CITY_TZ
-from zhili.lake.sqlgen import (
-    _CHECK_BYTES,
-    _PROVINCE,
+from zhili.lake.proofs import (
+    CHECK_BYTES,
     CN_ID_WEIGHTS,
-    _ascii_number,
-    _eight_digits,
-    _fixed_width,
-    _real_dates,
+    PROVINCE,
+    ascii_number,
+    eight_digits,
+    fixed_width,
+    real_dates,
 )
 
 #: Problem codes, in the order they are tested (a value gets the first that applies).
@@ -94,13 +94,13 @@ def normalise_ids(
     )
     if fifteen.any():
         mask = pa.array(fifteen)
-        old = _fixed_width(text.filter(mask), 15)[2]
+        old = fixed_width(text.filter(mask), 15)[2]
         text = pc.replace_with_mask(text, mask, _strings(_upgrade(old)))
 
     codes = np.zeros(len(text), np.int8)
     codes[(length != 15) & (length != 18)] = _BAD_LENGTH
     codes[(length == 15) & ~fifteen] = _BAD_CHARACTERS
-    sized, rows, chars = _fixed_width(text, 18)  # a non-ASCII character makes it longer
+    sized, rows, chars = fixed_width(text, 18)  # a non-ASCII character makes it longer
     codes[(length == 18) & ~sized] = _BAD_CHARACTERS
     if len(chars):
         found = _diagnose(chars, today)
@@ -152,8 +152,8 @@ def _check_index(chars: np.ndarray) -> np.ndarray:
     the check character); meaningless where they are not all digits."""
     seventeenth = (chars[:, 16] - np.uint8(48)).astype(np.uint64)
     base2 = (
-        _ascii_number(_words(chars, 0), 2) * np.uint64(2**9)
-        + _ascii_number(_words(chars, 8), 2) * np.uint64(2)
+        ascii_number(_words(chars, 0), 2) * np.uint64(2**9)
+        + ascii_number(_words(chars, 8), 2) * np.uint64(2)
         + seventeenth
     )
     return (base2 * np.uint64(2) % np.uint64(11)).astype(np.intp)
@@ -162,15 +162,15 @@ def _check_index(chars: np.ndarray) -> np.ndarray:
 def _diagnose(chars: np.ndarray, today: dt.date) -> np.ndarray:
     """Per row of 18 ASCII bytes: the problem code (0 when it is a valid number)."""
     last = chars[:, 17]
-    digits = _eight_digits(_words(chars, 0)) & _eight_digits(_words(chars, 8))
+    digits = eight_digits(_words(chars, 0)) & eight_digits(_words(chars, 8))
     digits &= chars[:, 16] - np.uint8(48) <= 9  # below "0" wraps around
     characters = digits & (((last >= 48) & (last <= 57)) | (last == ord("X")))
     province = (chars[:, 0] - np.uint8(48)).astype(np.int32) * 10 + (chars[:, 1] - np.uint8(48))
-    region = _PROVINCE[np.minimum(province, 99)]
-    born = _ascii_number(_words(chars, 6), 10).astype(np.int64)  # YYYYMMDD
-    birth = _real_dates(born // 10000, born // 100 % 100, born % 100)
+    region = PROVINCE[np.minimum(province, 99)]
+    born = ascii_number(_words(chars, 6), 10).astype(np.int64)  # YYYYMMDD
+    birth = real_dates(born // 10000, born // 100 % 100, born % 100)
     birth &= (born >= _yyyymmdd(EARLIEST_BIRTH)) & (born <= _yyyymmdd(today))
-    check = _CHECK_BYTES[_check_index(chars)] == last
+    check = CHECK_BYTES[_check_index(chars)] == last
     return np.select(
         [~characters, ~region, ~birth, ~check],
         [_BAD_CHARACTERS, _BAD_REGION, _BAD_BIRTH_DATE, _BAD_CHECK_DIGIT],
@@ -184,7 +184,7 @@ def _upgrade(old: np.ndarray) -> np.ndarray:
     new[:, :6] = old[:, :6]
     new[:, 6:8] = np.frombuffer(b"19", np.uint8)
     new[:, 8:17] = old[:, 6:]
-    new[:, 17] = _CHECK_BYTES[_check_index(new)]
+    new[:, 17] = CHECK_BYTES[_check_index(new)]
     return new
 
 
