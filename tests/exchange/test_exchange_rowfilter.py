@@ -39,12 +39,10 @@ from zhili.exchange.rowfilter import (
     RowFilter,
     Text,
     Value,
-    check_row_filter,
     fields_of,
     parse_row_filter,
-    to_sqlglot,
-    to_text,
 )
+from zhili.exchange.rowfilter_compile import check_row_filter, to_sqlglot, to_text
 
 TABLE_SCHEMA = {
     "fields": [

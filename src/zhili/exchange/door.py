@@ -46,7 +46,8 @@ from zhili.exchange import auditing
 from zhili.exchange import grants as grant_rules
 from zhili.exchange.masking import MaskingRules, hash_key, mask_array
 from zhili.exchange.models import Grant, RequestState
-from zhili.exchange.rowfilter import parse_row_filter, to_sqlglot
+from zhili.exchange.rowfilter import parse_row_filter
+from zhili.exchange.rowfilter_compile import to_sqlglot
 from zhili.query import (
     Page,
     Scope,

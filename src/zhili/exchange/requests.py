@@ -36,7 +36,8 @@ from zhili.clock import CITY_TZ, utcnow
 from zhili.errors import Conflict, Forbidden, InvalidInput, NotFound
 from zhili.exchange import deadlines
 from zhili.exchange.models import Grant, RequestState, RequestTransition, ShareRequest
-from zhili.exchange.rowfilter import check_row_filter, parse_row_filter, to_text
+from zhili.exchange.rowfilter import parse_row_filter
+from zhili.exchange.rowfilter_compile import check_row_filter, to_text
 from zhili.jobs.runner import periodic
 
 S = RequestState
