@@ -14,12 +14,12 @@ runs once per row however many checks read it. The same `Plan` produces the guar
 SELECT used to stage valid data (any broken rule raises inside DuckDB and stops the
 write) and the diagnostic SELECT that returns per-rule flags for the report.
 
-Three type checks have NumPy twins (`prove`, over `zhili.lake.proofs`): a cn-id (at an eighth of the SQL's cost),
-a bare integer and a default-format date. Each proves only values the SQL certainly
-accepts — almost all of a clean file — and computes the same typed value. The fast path
-passes verdicts and values as extra columns, and the guarded SELECT casts and checks in
-SQL only the other rows; the diagnostic SELECT always runs the SQL, which stays the
-definition (tests hold the twins to it on valid values and near misses).
+Three type checks have NumPy twins (`prove`, over `zhili.lake.proofs`): a cn-id (at an
+eighth of the SQL's cost), a bare integer and a default-format date. Each proves only
+values the SQL certainly accepts — almost all of a clean file — and computes the same typed
+value. The fast path passes verdicts and values as extra columns, and the guarded SELECT
+casts and checks in SQL only the other rows; the diagnostic SELECT always runs the SQL,
+which stays the definition (tests hold the twins to it on valid values and near misses).
 
 Text is interpreted with the session time zone Asia/Shanghai: a ``datetime`` without an
 offset is city-local time, one with ``Z``/``+hh:mm`` keeps its offset; both are stored as
