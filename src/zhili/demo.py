@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,9 +26,14 @@ from zhili.synth.city import City, build_city
 from zhili.synth.departments import departments
 from zhili.synth.population import write_population
 
+if TYPE_CHECKING:
+    from zhili.demo_verify import VerifyReport
+
 DEMO_SEED = 20261124
 POPULATION_CODE = "1-01-001-000001"  # 人口基础信息, provided by 公安局
 LEGAL_PERSONS_CODE = "1-02-001-000001"  # 法人单位基础信息, provided by 市场监管委
+#: Residents the verification registers are made for by default (at most --people).
+VERIFY_PEOPLE = 100_000
 ADMIN = system_actor("demo")
 
 # username, display name, org ("BUREAU" = the big-data bureau, else a department short
@@ -47,6 +53,16 @@ DEMO_ACCOUNTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("psbapprover", "公安局数据审批人", "公安局", (Role.approver,)),
     ("hrss", "人社局数据分析员", "人力资源和社会保障局", (Role.analyst,)),
     ("civil", "民政局数据分析员", "民政局", (Role.analyst,)),
+    # Verification (比对核验, zhili.demo_verify): the references' approvers, and a second
+    # reviewer per checking department so that the two-reviewer rule can be shown
+    # (analysts: hrss, analyst, civil; 民政局's first reviewer: approver).
+    ("healthapprover", "卫健委数据审批人", "卫生健康委员会", (Role.approver,)),
+    ("housingapprover", "住建委数据审批人", "住房和城乡建设委员会", (Role.approver,)),
+    ("hrssreviewer1", "人社局核验复核人一", "人力资源和社会保障局", (Role.approver,)),
+    ("hrssreviewer2", "人社局核验复核人二", "人力资源和社会保障局", (Role.approver,)),
+    ("transportreviewer1", "交通运输委核验复核人一", "交通运输委员会", (Role.approver,)),
+    ("transportreviewer2", "交通运输委核验复核人二", "交通运输委员会", (Role.approver,)),
+    ("civilreviewer", "民政局核验复核人", "民政局", (Role.approver,)),
 )
 
 
@@ -59,6 +75,7 @@ class DemoReport:
     people: int
     population_dir: Path
     population_built: bool
+    verification: VerifyReport | None = None
 
 
 def city_org_specs(city: City) -> list[OrgSpec]:
@@ -234,9 +251,14 @@ def build_demo(
     *,
     seed: int = DEMO_SEED,
     on_population: Callable[[int], None] | None = None,
+    verify_people: int | None = None,
+    secret_key: str | None = None,
 ) -> DemoReport:
     """Create (or complete) the demo city. Organizations and accounts are committed first,
-    then the population is streamed to Parquet in batches (bounded memory)."""
+    then the population is streamed to Parquet in batches (bounded memory). The
+    verification registers are made for ``verify_people`` residents (default: ``people``,
+    at most `VERIFY_PEOPLE`; 0: none); with ``secret_key`` (the installation's), the
+    pension scenario is run on them once."""
     city = build_city(seed)
     with db.session() as session:
         created = bulk_upsert_orgs(session, city_org_specs(city))
@@ -268,6 +290,14 @@ def build_demo(
     from zhili.demo_exchange import seed_exchange
 
     seed_exchange(db, home)
+    verification = None
+    verify_people = min(people, VERIFY_PEOPLE) if verify_people is None else verify_people
+    if verify_people:
+        from zhili.demo_verify import build_verification
+
+        verification = build_verification(
+            db, home, verify_people, seed=seed, city=city, secret_key=secret_key
+        )
     return DemoReport(
         orgs_created=created,
         resources_created=resources,
@@ -276,4 +306,5 @@ def build_demo(
         people=people,
         population_dir=pop_dir,
         population_built=built,
+        verification=verification,
     )

@@ -15,7 +15,9 @@ import datetime as dt
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from zhili.access import Actor
 from zhili.calendar.service import WorkCalendar
 from zhili.db import Database
 from zhili.exchange import door
@@ -28,7 +30,8 @@ POPULATION = "1-01-001-000001"
 LEGAL_PERSONS = "1-02-001-000001"
 
 
-def _actor(session, username: str):  # type: ignore[no-untyped-def]
+def account_actor(session: Session, username: str) -> Actor:
+    """The actor of a demo account."""
     return actor_for(session.scalars(select(User).where(User.username == username)).one())
 
 
@@ -40,7 +43,7 @@ def seed_exchange(db: Database, home: Path) -> int:
         calendar = WorkCalendar.from_session(s)
         policy = req.ReviewPolicy()
         start = dt.date.today()
-        hrss, psb = _actor(s, "hrss"), _actor(s, "psbapprover")
+        hrss, psb = account_actor(s, "hrss"), account_actor(s, "psbapprover")
         pension = req.create_request(
             s,
             hrss,
@@ -66,7 +69,7 @@ def seed_exchange(db: Database, home: Path) -> int:
                 masking={"name": {"rule": "name"}},
             ),
         )
-        transport = _actor(s, "analyst")
+        transport = account_actor(s, "analyst")
         firms = req.create_request(
             s,
             transport,
@@ -79,7 +82,7 @@ def seed_exchange(db: Database, home: Path) -> int:
             ),
         )
         req.submit(s, transport, firms, calendar, policy)
-        civil = _actor(s, "civil")
+        civil = account_actor(s, "civil")
         pending = req.create_request(
             s,
             civil,
@@ -97,5 +100,5 @@ def seed_exchange(db: Database, home: Path) -> int:
     for filters in (["district_code:eq:120101"], ["sex:eq:女"], []):
         with db.session() as s:
             params = [("filter", f) for f in filters] + [("limit", "100")]
-            door.read_rows(s, _actor(s, "hrss"), home=home, code=POPULATION, params=params)
+            door.read_rows(s, account_actor(s, "hrss"), home=home, code=POPULATION, params=params)
     return 3

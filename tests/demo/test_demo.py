@@ -1,5 +1,5 @@
 """The demo city builds on a small population, shows an exchange in use, and a second
-run adds nothing."""
+run adds nothing (without the verification registers: tests/demo/test_demo_verify.py)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,15 @@ from zhili.exchange.models import RequestState, ShareRequest
 def test_demo_builds_and_is_idempotent(db, settings) -> None:
     settings.home.mkdir(parents=True, exist_ok=True)
     initialise(db)
-    first = build_demo(db, settings.home, 3000)
+    first = build_demo(db, settings.home, 3000, verify_people=0)
     assert first.population_version == 0 and first.resources_created >= 60
+    assert first.verification is None
     with db.session() as s:
         states = sorted(s.scalars(select(ShareRequest.state)))
         overview = stats.overview(s)
     assert states == sorted([RequestState.active, RequestState.active, RequestState.under_review])
     assert overview.rows_shared > 0 and overview.calls == 3 and overview.requests_pending == 1
-    again = build_demo(db, settings.home, 3000)
+    again = build_demo(db, settings.home, 3000, verify_people=0)
     assert again.resources_created == 0 and not again.population_built
     with db.session() as s:
         assert s.scalar(select(func.count(ShareRequest.id))) == 3

@@ -75,6 +75,7 @@ def test_templates_use_only_known_keys() -> None:
             "home",
             "catalog",
             "exchange",
+            "verify",
             "open",
             "orgs",
             "users",

@@ -32,8 +32,12 @@ if TYPE_CHECKING:
 #: ``listener(session, resource, version_row, previous_version_number_or_None)``
 Listener = Callable[["Session", "Resource", "LakeVersion", "int | None"], object]
 
-#: Modules holding the platform's own listeners (subscriptions announce new versions).
-DEFAULT_LISTENERS: tuple[str, ...] = ("zhili.exchange.subscriptions",)
+#: Modules holding the platform's own listeners (subscriptions announce new versions;
+#: verification schedules fall due).
+DEFAULT_LISTENERS: tuple[str, ...] = (
+    "zhili.exchange.subscriptions",
+    "zhili.apps.verify.schedules",
+)
 
 _listeners: list[Listener] = []
 _loaded = False

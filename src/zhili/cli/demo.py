@@ -15,6 +15,18 @@ from zhili.cli.common import console, database, friendly, progress, settings
 @friendly
 def demo(
     people: Annotated[int, typer.Option(min=1, help="Residents to generate.")] = 100_000,
+    verify_people: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Residents the verification (比对核验) registers are made for "
+            "(default: --people, at most 100,000; 0: none).",
+        ),
+    ] = None,
+    no_verify_job: Annotated[
+        bool,
+        typer.Option("--no-verify-job", help="Do not run the pension verification scenario once."),
+    ] = False,
     port: Annotated[int | None, typer.Option(help="Port to serve on (ZHILI_PORT).")] = None,
     host: Annotated[str | None, typer.Option(help="Listen address (ZHILI_HOST).")] = None,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Build only.")] = False,
@@ -31,7 +43,12 @@ def demo(
     with progress() as bar:
         task = bar.add_task("residents 居民", total=people)
         report = build_demo(
-            db, s.home, people, on_population=lambda n: bar.update(task, completed=n)
+            db,
+            s.home,
+            people,
+            on_population=lambda n: bar.update(task, completed=n),
+            verify_people=verify_people,
+            secret_key=None if no_verify_job else s.secret_key,
         )
         bar.update(task, completed=people)
     elapsed = time.perf_counter() - started
@@ -44,6 +61,21 @@ def demo(
         f"[green]✓[/] catalog: {report.resources_created} resources described; "
         f"人口基础信息 at lake version {report.population_version}"
     )
+    v = report.verification
+    if v is not None:
+        what = "generated and loaded" if v.built else "already loaded"
+        console.print(
+            f"[green]✓[/] verification registers for {v.people:,} residents {what} "
+            f"({sum(v.rows.values()):,} records, {v.grants_created} grants made); "
+            f"ground truth in {v.truth_dir}"
+        )
+    if v is not None and v.job is not None:
+        job = v.job
+        tiers = (job.summary or {}).get("tiers", {})
+        console.print(
+            f"[green]✓[/] pension scenario (养老金资格核验) job {job.id} as hrss: {job.state}, "
+            f"{tiers.get('auto', 0):,} automatic matches, {tiers.get('review', 0):,} to review"
+        )
     console.print(f"[green]✓[/] demo ready in {elapsed:.1f} s")
     table = Table(title="演示账号 demo accounts")
     table.add_column("username")

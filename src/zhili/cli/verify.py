@@ -14,9 +14,13 @@ import typer
 from rich.table import Table
 
 from zhili.cli.common import console, friendly, progress
+from zhili.cli.verify_schedules import schedule_app
 
 if TYPE_CHECKING:
     from zhili.apps.verify.linker import LinkResult
+    from zhili.apps.verify.models import VerificationJob
+    from zhili.db import Database
+    from zhili.settings import Settings
 
 verify_app = typer.Typer(
     help="比对核验: link two rosters, or find duplicates in one, by ID number and name.",
@@ -35,6 +39,7 @@ ProblemsOption = Annotated[
     typer.Option("--problems", help="Also write the records whose ID number is unusable."),
 ]
 EngineOption = Annotated[str, typer.Option(help="Engine: duckdb (default) or spark.")]
+verify_app.add_typer(schedule_app, name="schedule")
 
 
 def _run(inputs: list[Path], rules_path: str, out: Path, fmt: str | None, engine: str,
@@ -139,7 +144,6 @@ def run_job(
     """Run a verification job on lake resources now, in this process: read through the
     exchange's door as USER, write the result as a new version of a catalog resource."""
     from zhili.apps.verify.jobs import JobSpec, create_job
-    from zhili.apps.verify.run import run_here
     from zhili.cli.common import database, settings
     from zhili.identity.auth import actor_for
     from zhili.identity.users import get_user
@@ -150,6 +154,15 @@ def run_job(
                    money_column=money)  # fmt: skip
     with db.session() as session:
         job = create_job(session, actor_for(get_user(session, user)), spec, home=conf.home)
+    job = _run_with_progress(db, conf, job)
+    _job_summary(job.id, job.state, job.result_code, job.result_version, job.summary or {})
+
+
+def _run_with_progress(db: Database, conf: Settings, job: VerificationJob) -> VerificationJob:
+    """Run a queued job here with a progress bar; its error raised as the CLI shows one."""
+    from zhili.apps.verify.run import run_here
+    from zhili.errors import ZhiliError
+
     with progress(transient=True) as bar:
         task = bar.add_task("verify", total=None)
 
@@ -159,11 +172,9 @@ def run_job(
         job = run_here(db, conf.home, conf.secret_key, job, on_progress=advance)
     db.dispose()
     if job.error is not None:
-        from zhili.errors import ZhiliError
-
         error = job.error
         raise ZhiliError(error["code"], error.get("fallback"), **error.get("params", {}))
-    _job_summary(job.id, job.state, job.result_code, job.result_version, job.summary or {})
+    return job
 
 
 def _job_summary(
@@ -194,4 +205,138 @@ def _job_summary(
             console.print(f"[yellow]note[/] {ref}: masked {', '.join(run['masked'])}{skipped}")
         for note in run.get("notes", []):
             console.print(f"[yellow]note[/] {ref}: {note}")
+    console.print(f"result → resource {code} version {version}")
+
+
+# --- scenario templates -----------------------------------------------------------------
+
+
+@verify_app.command("scenarios")
+@friendly
+def list_scenarios() -> None:
+    """List the scenario templates (核验场景): their slots, outcomes and actions."""
+    from zhili.apps.verify.scenarios import list_scenarios as scenarios
+    from zhili.apps.verify.scenarios import scenario_problems
+    from zhili.cli.common import settings
+
+    home = settings().home
+    for s in scenarios(home):
+        console.print(f"[bold]{s.name}[/]  {s.title.get('zh-CN')}  {s.title.get('en')}")
+        roster = s.roster
+        money = f", money {roster.money}" if roster.money else ""
+        console.print(
+            f"  roster: {roster.title.get('zh-CN')} (hint {' / '.join(roster.hint)}{money})"
+        )
+        for slot in s.references:
+            finds = slot.finds
+            assert finds is not None
+            if finds.by is not None:
+                mapped = ", ".join(f"{v}→{o}" for v, o in finds.values)
+                meaning = f"{finds.by}: {mapped}" + (
+                    f", otherwise {finds.otherwise}" if finds.otherwise else ""
+                )
+            else:
+                meaning = f"any match → {finds.outcome}" if finds.min_matches == 1 else (
+                    f"{finds.min_matches}+ records → {finds.outcome}"
+                )  # fmt: skip
+            optional = " (optional)" if slot.optional else ""
+            console.print(f"  --ref {slot.name}=…{optional}: {slot.title.get('zh-CN')}; {meaning}")
+        outcomes = ", ".join(o.name + (f" → {o.action}" if o.action else "") for o in s.outcomes)
+        console.print(f"  outcomes: {outcomes}; matched nowhere: {s.unmatched}")
+    for name, problem in scenario_problems(home).items():
+        console.print(
+            f"[red]{name}[/] does not read: [dim]{problem.code}[/] {problem.message('en')}"
+        )
+
+
+def _refs(given: list[str]) -> dict[str, str]:
+    from zhili.errors import InvalidInput
+
+    out = {}
+    for item in given:
+        slot, sep, code = item.partition("=")
+        if not sep or not slot.strip() or not code.strip():
+            raise InvalidInput(
+                "verify.scenario_bad_ref",
+                "--ref takes SLOT=CODE (e.g. deaths=3-03-001-000001), got {value}.",
+                value=item,
+            )
+        out[slot.strip()] = code.strip()
+    return out
+
+
+@verify_app.command("scenario")
+@friendly
+def run_scenario(
+    name: Annotated[str, typer.Argument(help="The scenario: pension, senior_card, dibao …")],
+    user: Annotated[
+        str, typer.Option("--user", help="Run as this user: their organization's grants apply.")
+    ],
+    roster: Annotated[
+        str | None,
+        typer.Option("--roster", help="The roster's resource code (default: the best fit)."),
+    ] = None,
+    ref: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ref",
+            help="SLOT=CODE: a reference slot's resource; repeatable "
+            "(default: the best fit per slot).",
+        ),
+    ] = None,
+) -> None:
+    """Run a scenario template now, in this process: its roster and references default to
+    the resources USER's organization may read that fit each slot best; prints people
+    and money per outcome."""
+    from zhili.apps.verify.scenarios import candidates, defaults, get_scenario, start_scenario
+    from zhili.cli.common import database, settings
+    from zhili.identity.auth import actor_for
+    from zhili.identity.users import get_user
+
+    conf, db = settings(), database()
+    scenario = get_scenario(name, conf.home)
+    given = _refs(ref or [])
+    with db.session() as session:
+        actor = actor_for(get_user(session, user))
+        chosen = defaults(candidates(session, actor, scenario, home=conf.home))
+        roster_code = roster or chosen.pop("roster", "")
+        chosen.pop("roster", None)
+        references = {**chosen, **given}
+        job = start_scenario(
+            session, actor, name, roster=roster_code, references=references, home=conf.home
+        )
+    for slot, code in [("roster", roster_code), *references.items()]:
+        console.print(f"[dim]{slot}[/] {code}")
+    job = _run_with_progress(db, conf, job)
+    _scenario_summary(job.id, job.state, job.result_code, job.result_version, job.summary or {})
+
+
+def _scenario_summary(
+    job_id: int, state: str, code: str | None, version: int | None, summary: dict
+) -> None:
+    about = summary.get("scenario", {})
+    money = about.get("money_column")
+    title = about.get("title", {})
+    console.print(
+        f"job {job_id} ({state}): {title.get('zh-CN', '')} {title.get('en', '')} — "
+        f"{about.get('people', 0):,} people on the roster"
+    )
+    table = Table(box=None, pad_edge=False)
+    for column, justify in (("outcome", "left"), ("people", "right"), ("auto", "right"),
+                            ("review", "right"), (money or "money", "right"),
+                            ("action", "left")):  # fmt: skip
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for name, o in summary.get("outcomes", {}).items():
+        label = f"{o['title'].get('zh-CN', name)} {o['title'].get('en', '')}".strip()
+        table.add_row(
+            label, f"{o['people']:,}", f"{o['auto']:,}", f"{o['review']:,}",
+            f"{o['money']:,.2f}" if money else "", o.get("action") or "",
+        )  # fmt: skip
+    console.print(table)
+    pending = summary.get("awaiting_review", {})
+    if pending.get("people"):
+        console.print(
+            f"awaiting review: {pending['people']:,} people"
+            + (f", {money} {pending['money']:,.2f}" if money else "")
+        )
     console.print(f"result → resource {code} version {version}")

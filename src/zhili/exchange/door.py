@@ -237,8 +237,15 @@ def open_grant(
 def may_read(session: Session, actor: Actor, resource: Resource) -> str | None:
     """The basis on which ``actor`` could read ``resource`` now (for showing buttons; not
     audited, nothing read), or None."""
+    access = readable(session, actor, resource)
+    return None if access is None else access.basis
+
+
+def readable(session: Session, actor: Actor, resource: Resource) -> Access | None:
+    """How ``actor`` could read ``resource`` now — its basis, fields and masks — for
+    choosing inputs (not audited, nothing read), or None."""
     try:
-        return _open(session, actor, resource).basis
+        return _open(session, actor, resource)
     except (Forbidden, Unauthorized):
         return None
 

@@ -30,6 +30,8 @@ from zhili.web.api import feedback as api_feedback
 from zhili.web.api import sql as api_sql
 from zhili.web.api import subscriptions as api_subscriptions
 from zhili.web.api import verify as api_verify
+from zhili.web.api import verify_scenarios as api_verify_scenarios
+from zhili.web.api import verify_schedules as api_verify_schedules
 from zhili.web.pages import (
     account,
     admin_calendar,
@@ -44,6 +46,10 @@ from zhili.web.pages import (
 )
 from zhili.web.pages import feedback as feedback_pages
 from zhili.web.pages import subscriptions as subscription_pages
+from zhili.web.pages import verify as verify_pages
+from zhili.web.pages import verify_review as verify_review_pages
+from zhili.web.pages import verify_scenarios as verify_scenario_pages
+from zhili.web.pages import verify_schedules as verify_schedule_pages
 
 STATIC = Path(__file__).parent / "static"
 
@@ -61,7 +67,9 @@ ROUTERS = (
     api_feedback.router,
     api_ckan.router,
     api_sql.router,
+    api_verify_scenarios.router,
     api_verify.router,
+    api_verify_schedules.router,
     jobs.router,
     login.router,
     home.router,
@@ -69,6 +77,10 @@ ROUTERS = (
     exchange.router,
     subscription_pages.router,
     feedback_pages.router,
+    verify_pages.router,
+    verify_review_pages.router,
+    verify_scenario_pages.router,
+    verify_schedule_pages.router,
     portal.router,
     account.router,
     admin_orgs.router,
@@ -122,8 +134,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 def job_runner(settings: Settings, db: Database) -> JobRunner | None:
     """This process's share of the background job queue (none when ZHILI_JOB_WORKERS=0)."""
     # registers the load handlers, the escalation of overdue requests and objections,
-    # the webhook sender of subscriptions, and the verification app's jobs
+    # the webhook sender of subscriptions, and the verification app's jobs and schedules
     import zhili.apps.verify.run
+    import zhili.apps.verify.schedules
     import zhili.catalog.load_jobs
     import zhili.exchange.export_jobs
     import zhili.exchange.objections

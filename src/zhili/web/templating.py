@@ -20,6 +20,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("home", "/", "page.home"),
     ("catalog", "/catalog", "catalog.read"),
     ("exchange", "/exchange/requests", "exchange.read"),
+    ("verify", "/verify", "verify.read"),
     ("open", "/open", "portal.read"),
     ("orgs", "/admin/orgs", "org.read"),
     ("users", "/admin/users", "user.read"),

@@ -137,3 +137,54 @@ def test_who_may_decide_what(queue, username, kw, error, code) -> None:
 def test_a_platform_admin_confirms_without_an_action(queue) -> None:
     city, _, ids = queue
     assert _decide(city, "root", ids[0]) == (ItemState.confirmed, None)
+
+
+def _bulk(city, username, job_id, ids, decision="confirm", **kw):
+    with city.db.session() as s:
+        return review.decide_many(s, city.actor(username), job_id, ids, decision, **kw)
+
+
+def test_a_bulk_decision_decides_each_item_and_passes_over_the_rest(queue) -> None:
+    city, job, ids = queue
+    first = _bulk(city, "hrss.approver", job.id, ids, action="stop_payment", reason="死亡")
+    assert first.decided == ids and first.skipped == {}
+    # the same reviewer again: every item passed over, each with why; a foreign id too
+    again = _bulk(city, "hrss.approver", job.id, [ids[0], 999_999], action="stop_payment")
+    assert again.decided == []
+    assert again.skipped == {ids[0]: "verify.already_decided", 999_999: "verify.item_not_found"}
+    second = _bulk(city, "hrss.approver2", job.id, ids, action="stop_payment")
+    assert second.decided == ids
+    with city.db.session() as s:
+        items = review.queue(s, city.actor("hrss.analyst"), job.id)
+        assert {(i.state, i.action) for i in items} == {(ItemState.action_approved, "stop_payment")}
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.action == "verify.decide")).all()
+    assert len(entries) == 2 * len(ids)  # one audit entry per decision, none for a skip
+    closed = _bulk(city, "hrss.approver2", job.id, ids[:1], "reject", reason="x")
+    assert closed.skipped == {ids[0]: "verify.item_closed"}
+
+
+@pytest.mark.parametrize(
+    ("items", "decision", "kw", "code"),
+    [
+        ([], "confirm", {}, "verify.no_items"),
+        (list(range(1, review.MAX_BULK + 2)), "confirm", {}, "verify.too_many_items"),
+        ([1], "maybe", {}, "verify.bad_decision"),
+        ([1], "reject", {}, "verify.reason_required"),
+        ([1], "confirm", {"action": "jail"}, "verify.unknown_action"),
+    ],
+)
+def test_a_bad_bulk_decision_is_refused_before_any_item(queue, items, decision, kw, code) -> None:
+    city, job, _ = queue
+    with pytest.raises(InvalidInput) as caught:
+        _bulk(city, "hrss.approver", job.id, items or [], decision, **kw)
+    assert caught.value.code == code
+    with city.db.session() as s:
+        assert s.scalars(select(AuditEntry).where(AuditEntry.action == "verify.decide")).all() == []
+
+
+def test_a_bulk_decision_needs_the_review_role_and_a_visible_job(queue) -> None:
+    city, job, ids = queue
+    with pytest.raises(Forbidden):
+        _bulk(city, "hrss.analyst", job.id, ids[:1], action="stop_payment")
+    with pytest.raises(NotFound):
+        _bulk(city, "hrss.approver", 999_999, ids[:1])

@@ -40,6 +40,7 @@ __all__ = [
     "job_dir",
     "list_jobs",
     "progress_of",
+    "reconcile",
     "resolve_rules",
 ]
 
@@ -55,7 +56,9 @@ class JobSpec:
     """What whoever starts a job gives: the roster (a resource code, or a spooled upload
     that the job takes over), the references, the rule set (a shipped name such as
     ``person_zh``, or the YAML/JSON text itself), the mode and an optional money column
-    of the roster to total over the records matched automatically."""
+    of the roster to total over the records matched automatically. ``schedule_id``: the
+    schedule (`zhili.apps.verify.schedules`) starting it; its run may reuse the family's
+    trained model."""
 
     roster: str | None = None
     references: tuple[str, ...] = ()
@@ -64,6 +67,11 @@ class JobSpec:
     money_column: str | None = None
     roster_file: Path | None = None
     roster_filename: str | None = None
+    schedule_id: int | None = None
+    #: a scenario template's name (`zhili.apps.verify.scenarios`) and the slot each
+    #: reference fills, as (code, slot) pairs; set by ``start_scenario``
+    scenario: str | None = None
+    slots: tuple[tuple[str, str], ...] = ()
 
 
 def job_dir(home: Path, job_id: int) -> Path:
@@ -129,10 +137,21 @@ def _check_shape(spec: JobSpec, mode: Mode, rules: RuleSet, references: tuple[st
         )
 
 
-def _family(org_id: int, mode: str, roster: str, references: tuple[str, ...], text: str) -> str:
-    """Jobs with the same organization, mode, inputs and rule set write versions of one
-    result resource (a rerun is a new version, not a new entry in the catalog)."""
-    key = json.dumps([org_id, mode, roster, list(references), text], ensure_ascii=False)
+def _family(
+    org_id: int,
+    mode: str,
+    roster: str,
+    references: tuple[str, ...],
+    text: str,
+    scenario: tuple[str, dict[str, str]] | None = None,
+) -> str:
+    """Jobs with the same organization, mode, inputs and rule set (and scenario with its
+    slots: its results have an outcome column) write versions of one result resource (a
+    rerun is a new version, not a new entry in the catalog)."""
+    parts: list[Any] = [org_id, mode, roster, list(references), text]
+    if scenario is not None:
+        parts.append([scenario[0], sorted(scenario[1].items())])
+    key = json.dumps(parts, ensure_ascii=False)
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -165,12 +184,16 @@ def create_job(session: Session, actor: Actor, spec: JobSpec, *, home: Path) -> 
         roster_key = "upload:" + _file_digest(spec.roster_file)
     for code in references:
         check_resource(session, actor, home=home, code=code, rules=rules, side="right")
+    slots = dict(spec.slots) if spec.scenario is not None else None
+    scenario = None if spec.scenario is None or slots is None else (spec.scenario, slots)
     job = VerificationJob(
         org_id=actor.org_id,
         created_by_id=actor.user_id,
         created_by=actor.username,
         mode=mode.value,
-        family=_family(actor.org_id, mode, roster_key, references, text),
+        family=_family(actor.org_id, mode, roster_key, references, text, scenario),
+        scenario=spec.scenario,
+        slots=slots,
         roster_code=spec.roster,
         reference_codes=list(references),
         rules_name=name[:100],
@@ -187,10 +210,12 @@ def create_job(session: Session, actor: Actor, spec: JobSpec, *, home: Path) -> 
         folder.mkdir(parents=True, exist_ok=True)
         shutil.move(spec.roster_file, folder / filename)
         job.roster_file = filename
+    params: dict[str, Any] = {"verification": job.id}
+    if spec.schedule_id is not None:
+        params["schedule"] = spec.schedule_id
     queued = job_service.create_job(
-        session, actor, KIND, subject=f"verify:{job.id}", params={"verification": job.id},
-        unit="steps",
-    )  # fmt: skip
+        session, actor, KIND, subject=f"verify:{job.id}", params=params, unit="steps"
+    )
     job.job_id = queued.id
     record_act(
         session,
@@ -202,6 +227,8 @@ def create_job(session: Session, actor: Actor, spec: JobSpec, *, home: Path) -> 
             "roster": job.roster_code or spec.roster_filename or "upload",
             "references": job.reference_codes,
             "rules": job.rules_name or "(text)",
+            **({"schedule": spec.schedule_id} if spec.schedule_id is not None else {}),
+            **({"scenario": spec.scenario, "slots": slots} if spec.scenario else {}),
         },
     )
     return job
@@ -216,11 +243,11 @@ def get_job(session: Session, actor: Actor, job_id: int) -> VerificationJob:
     job = session.get(VerificationJob, job_id)
     if job is None or not _visible(actor, job):
         raise NotFound("verify.job_not_found", "no verification job {id}", id=job_id)
-    _reconcile(session, job)
+    reconcile(session, job)
     return job
 
 
-def _reconcile(session: Session, job: VerificationJob) -> None:
+def reconcile(session: Session, job: VerificationJob) -> None:
     """A job whose background run died with its process (``jobs.interrupted``) is failed
     with that problem rather than left running for ever."""
     if job.state not in OPEN_STATES or job.job_id is None:

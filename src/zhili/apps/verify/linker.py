@@ -14,6 +14,11 @@ review; (b) a record matched by ID can still match a second record (a duplicate 
 reference, or a third line without an ID in a dedupe); (c) removing the easy matches
 would leave EM fewer matches to learn m from. When IDs are declared, the exact pass also
 sets the prior (the probability that two random records match) from its own count.
+
+A model trained before (`Trained`: Splink's saved settings with m and u) can be given
+instead of training: u sampling and EM are skipped, the prior is still taken from this
+run's exact pass, and the result says ``reused`` (the scheduled reruns of
+`zhili.apps.verify.schedules` keep a family's model while its inputs keep their schema).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from zhili.apps.verify.prepare import PROBLEM_SCHEMA, Prepared, check_input, pre
 from zhili.apps.verify.spec import ID_FIELD, RuleSet
 from zhili.errors import InvalidInput
 
-__all__ = ["ENGINES", "STEPS", "LinkResult", "dedupe", "link"]
+__all__ = ["ENGINES", "STEPS", "LinkResult", "Trained", "dedupe", "link"]
 
 #: The steps reported to ``progress(step, done, total)``.
 STEPS = ("prepare", "exact", "train_u", "train_m", "predict", "evidence")
@@ -67,6 +72,16 @@ class LinkResult:
     notes: list[str] = field(default_factory=list)  # what the training had to skip
     timings: dict[str, float] = field(default_factory=dict)  # step → seconds
     model: dict[str, Any] = field(default_factory=dict)  # the trained Splink settings
+    reused: bool = False  # the model was given (`Trained`), not trained in this run
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A model trained by an earlier run: Splink's saved settings (``LinkResult.model``)
+    and where its m came from (``LinkResult.m_source``)."""
+
+    settings: dict[str, Any]
+    m_source: str
 
 
 def link(
@@ -76,8 +91,10 @@ def link(
     *,
     engine: str = "duckdb",
     progress: Progress | None = None,
+    trained: Trained | None = None,
 ) -> LinkResult:
-    """Match every roster record (``left``) against the reference (``right``).
+    """Match every roster record (``left``) against the reference (``right``); with
+    ``trained``, score with that model instead of training one.
 
     Bad input — an empty table, a column the rule set reads missing, a key missing or
     repeated — raises `InvalidInput` before any work starts.
@@ -85,7 +102,8 @@ def link(
     _check_run(rules, engine, "link_only")
     check_input(left, rules, "left")
     check_input(right, rules, "right")
-    return _run({"roster": left, "reference": right}, rules, "link_only", engine, progress)
+    tables = {"roster": left, "reference": right}
+    return _run(tables, rules, "link_only", engine, progress, trained)
 
 
 def dedupe(
@@ -94,12 +112,13 @@ def dedupe(
     *,
     engine: str = "duckdb",
     progress: Progress | None = None,
+    trained: Trained | None = None,
 ) -> LinkResult:
     """Find records of one roster that are the same person (重复领取): pairs, smaller key
-    first, with the same evidence and tiers as `link`."""
+    first, with the same evidence and tiers as `link` (``trained``: as there)."""
     _check_run(rules, engine, "dedupe_only")
     check_input(table, rules, "left")
-    return _run({"roster": table}, rules, "dedupe_only", engine, progress)
+    return _run({"roster": table}, rules, "dedupe_only", engine, progress, trained)
 
 
 def _check_run(rules: RuleSet, engine: str, link_type: str) -> None:
@@ -155,6 +174,7 @@ def _run(
     link_type: str,
     engine: str,
     progress: Progress | None,
+    trained: Trained | None = None,
 ) -> LinkResult:
     started = time.perf_counter()
     steps = _Steps(progress)
@@ -181,19 +201,18 @@ def _run(
             prior = _prior_from_exact(exact_count, prepared, dedupe_run)
         steps.done("exact")
 
-        settings = model.settings(rules, link_type=link_type, prior=prior, engine=engine)
-        linker = Linker(frames if len(frames) > 1 else frames[0], settings, log_level=None)
-        training = rules.training
-        linker.training.estimate_u_using_random_sampling(
-            max_pairs=training.u_max_pairs, seed=training.seed
+        settings = (
+            model.settings(rules, link_type=link_type, prior=prior, engine=engine)
+            if trained is None
+            else _reused(trained, rules, prior)
         )
-        steps.done("train_u")
-        m_source = _m_source(rules, exact_count)
-        if m_source == "ids":
-            linker.training.estimate_m_from_label_column(ID_FIELD)
-        else:
-            notes += _train_m_by_em(linker, training.em_blocking or rules.blocking)
-        steps.done("train_m")
+        linker = Linker(frames if len(frames) > 1 else frames[0], settings, log_level=None)
+        if trained is None:
+            m_source = _train(linker, rules, exact_count, steps, notes)
+        else:  # m and u as trained before: nothing to estimate
+            m_source = trained.m_source
+            steps.done("train_u")
+            steps.done("train_m")
         predictions = linker.inference.predict(
             threshold_match_probability=rules.thresholds.review, warning_mode="never"
         )
@@ -212,8 +231,8 @@ def _run(
             dedupe=dedupe_run,
         )
         matches = db.arrow(sql)
-        trained = linker.misc.save_model_to_json()
-        used_prior = float(trained["probability_two_random_records_match"])
+        saved = linker.misc.save_model_to_json()
+        used_prior = float(saved["probability_two_random_records_match"])
     steps.done("evidence")
     steps.timings["total"] = round(time.perf_counter() - started, 3)
     return _result(
@@ -223,8 +242,35 @@ def _run(
         prepared,
         (used_prior, m_source, notes),
         steps.timings,
-        trained,
+        saved,
+        reused=trained is not None,
     )
+
+
+def _train(linker: Any, rules: RuleSet, exact_count: int, steps: _Steps, notes: list[str]) -> str:
+    """u by random sampling, then m from the pairs sharing an ID number or by EM; where m
+    came from (``ids`` or ``em``)."""
+    training = rules.training
+    linker.training.estimate_u_using_random_sampling(
+        max_pairs=training.u_max_pairs, seed=training.seed
+    )
+    steps.done("train_u")
+    m_source = _m_source(rules, exact_count)
+    if m_source == "ids":
+        linker.training.estimate_m_from_label_column(ID_FIELD)
+    else:
+        notes += _train_m_by_em(linker, training.em_blocking or rules.blocking)
+    steps.done("train_m")
+    return m_source
+
+
+def _reused(trained: Trained, rules: RuleSet, prior: float | None) -> dict[str, Any]:
+    """The earlier model's settings, with this run's prior from the exact pass (the data
+    changed; m and u did not) unless the rule set fixes the prior itself."""
+    settings = dict(trained.settings)
+    if prior is not None and rules.training.probability_two_random_records_match is None:
+        settings["probability_two_random_records_match"] = prior
+    return settings
 
 
 #: The table of scored pairs the evidence is read from when ID numbers are declared.
@@ -356,6 +402,8 @@ def _result(
     model_source: tuple[float, str, list[str]],
     timings: dict[str, float],
     trained: dict[str, Any],
+    *,
+    reused: bool,
 ) -> LinkResult:
     problems = [p.id_problems for p in prepared.values()]
     return LinkResult(
@@ -373,4 +421,5 @@ def _result(
         notes=model_source[2],
         timings=timings,
         model=trained,
+        reused=reused,
     )

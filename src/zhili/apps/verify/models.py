@@ -65,6 +65,10 @@ class VerificationJob(Base):
     #: the rule set as written (YAML or JSON), so a rerun reads the same rules
     rules_text: Mapped[str] = mapped_column(Text)
     money_column: Mapped[str | None] = mapped_column(String(64))
+    #: the scenario template (``pension`` …) the job was started from, if any
+    scenario: Mapped[str | None] = mapped_column(String(40))
+    #: a scenario job's reference slots: reference code → slot name
+    slots: Mapped[dict[str, str] | None] = mapped_column(JSON)
     #: the API token's system the job reads for (grants may be per system)
     system: Mapped[str | None] = mapped_column(String(100))
     state: Mapped[str] = mapped_column(String(16), default=JobState.queued, index=True)

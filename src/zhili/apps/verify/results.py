@@ -52,6 +52,7 @@ TITLES = {
     "match_probability": "匹配概率",
     "match_weight": "匹配权重",
     "tier": "分级",
+    "outcome": "核验结论",  # a scenario job's: what the match means (deceased …)
 }
 #: How many times a new code is tried when another job took the same one first.
 CODE_ATTEMPTS = 5

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,7 +31,9 @@ __all__ = [
     "DECISIONS",
     "Row",
     "build_evidence",
+    "counts",
     "decide",
+    "decide_many",
     "decisions_of",
     "get_item",
     "queue",
@@ -128,19 +130,35 @@ def queue(
     state: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    pending_first: bool = False,
 ) -> list[ReviewItem]:
-    """A job's review items, most probable first (``state``: only those)."""
+    """A job's review items, most probable first (``state``: only those;
+    ``pending_first``: the undecided ones before the rest, as the review page lists them)."""
     job = _job(session, actor, job_id)
+    order = [ReviewItem.match_probability.desc(), ReviewItem.id]
+    if pending_first:
+        order.insert(0, case((ReviewItem.state == ItemState.pending, 0), else_=1))
     stmt = (
         select(ReviewItem)
         .where(ReviewItem.job_id == job.id)
-        .order_by(ReviewItem.match_probability.desc(), ReviewItem.id)
+        .order_by(*order)
         .limit(limit)
         .offset(offset)
     )
     if state is not None:
         stmt = stmt.where(ReviewItem.state == state)
     return list(session.scalars(stmt))
+
+
+def counts(session: Session, actor: Actor, job_id: int) -> dict[str, int]:
+    """A job's review items per state (only the states that have any)."""
+    job = _job(session, actor, job_id)
+    rows = session.execute(
+        select(ReviewItem.state, func.count())
+        .where(ReviewItem.job_id == job.id)
+        .group_by(ReviewItem.state)
+    )
+    return {state: n for state, n in rows}
 
 
 def get_item(session: Session, actor: Actor, item_id: int) -> ReviewItem:
@@ -287,6 +305,61 @@ def decide(
         },
     )
     return item
+
+
+#: Most items one bulk decision takes (a page of the queue is 50).
+MAX_BULK = 500
+
+
+@dataclass(frozen=True)
+class Bulk:
+    """What a bulk decision did: the items decided, and those passed over with why (the
+    code of the refusal: already decided by this reviewer, closed, not found …)."""
+
+    decided: list[int]
+    skipped: dict[int, str]
+
+
+def decide_many(
+    session: Session,
+    actor: Actor,
+    job_id: int,
+    item_ids: list[int],
+    decision: str,
+    *,
+    action: str | None = None,
+    reason: str = "",
+) -> Bulk:
+    """The same decision on many items of one job (a reviewer working through the action
+    items of a pension check), each recorded and audited as :func:`decide` records one.
+    An item this reviewer may not decide is passed over with the reason, not failing the
+    others; a bad decision, action or reason refuses the whole request before any item.
+    """
+    _check(decision, (action or "").strip() or None, reason)
+    ids = list(dict.fromkeys(item_ids))
+    if not ids:
+        raise InvalidInput("verify.no_items", "choose at least one review item", field="items")
+    if len(ids) > MAX_BULK:
+        raise InvalidInput(
+            "verify.too_many_items", "one decision takes at most {limit} items, got {count}",
+            field="items", limit=MAX_BULK, count=len(ids),
+        )  # fmt: skip
+    job = _job(session, actor, job_id)
+    require(actor, "verify.review", job)
+    decided, skipped = [], {}
+    for item_id in ids:
+        item = session.get(ReviewItem, item_id)
+        if item is None or item.job_id != job.id:
+            skipped[item_id] = "verify.item_not_found"
+            continue
+        try:
+            with session.begin_nested():
+                decide(session, actor, item_id, decision, action=action, reason=reason)
+        except (Conflict, Forbidden, NotFound) as exc:
+            skipped[item_id] = exc.code
+            continue
+        decided.append(item_id)
+    return Bulk(decided, skipped)
 
 
 def _already(item: ReviewItem) -> Conflict:

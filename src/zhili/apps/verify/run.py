@@ -5,9 +5,15 @@ cancelled: read the roster and every reference through the one door
 (`zhili.exchange.table_reads.read_table`: the grant's items, rows and masks, metered, audited as
 ``exchange.verify_read``) — the app never reads the lake itself; link the roster to each
 reference (or dedupe it) with `zhili.apps.verify.linker`; write the matches as one new
-version of the job family's result resource, with the review-tier pairs as review items
-and the summary, in one transaction whose lake commit is atomic. Until that last step
+version of the job family's result resource, with the review items (review-tier pairs;
+in a scenario job also the people an automatic finding would act on, `items`) and the
+summary, in one transaction whose lake commit is atomic. Until that last step
 nothing is written, so a job that fails or is cancelled midway leaves no result version.
+
+A run started by a schedule (`zhili.apps.verify.schedules`) scores with the family's
+model kept from an earlier run (`zhili.apps.verify.trained`) when the rule set and the
+inputs' columns are unchanged, instead of training one; every run that trains keeps its
+model for the next. The summary says which, per reference (``model``).
 
 A reference whose grant masks the ID number cannot take part in the exact pass (a masked
 number equals nothing, or worse, another masked number): its ID numbers are treated as
@@ -29,13 +35,15 @@ import pyarrow.compute as pc
 from sqlalchemy import update
 
 from zhili.access import Actor
+from zhili.apps.verify import trained as trained_models
 from zhili.apps.verify.files import read_table as read_file
 from zhili.apps.verify.inputs import READ_ACTION, side_columns
-from zhili.apps.verify.jobs import KIND, job_dir, resolve_rules
-from zhili.apps.verify.linker import STEPS, LinkResult, dedupe, link
+from zhili.apps.verify.items import Side, build_items
+from zhili.apps.verify.jobs import KIND, LINK_TYPES, job_dir, resolve_rules
+from zhili.apps.verify.linker import STEPS, LinkResult, Trained, dedupe, link
 from zhili.apps.verify.models import OPEN_STATES, JobState, Mode, ReviewItem, VerificationJob
 from zhili.apps.verify.results import ensure_resource, result_table, write_version
-from zhili.apps.verify.review import build_evidence
+from zhili.apps.verify.scenarios.outcomes import Plan, plan_of
 from zhili.apps.verify.spec import RuleSet
 from zhili.clock import utcnow
 from zhili.db import Database
@@ -77,6 +85,19 @@ class _Job:
     rules: RuleSet
     money: str | None
     system: str | None
+    family: str
+    rules_text: str
+    schedule: int | None  # the schedule that started it: reuse the family's models
+    plan: Plan | None = None  # a scenario job's scenario and slots
+
+
+@dataclasses.dataclass(frozen=True)
+class _Model:
+    """The model one run (a reference, or the roster in a dedupe) scored with: its
+    fingerprint, and the job that trained it when reused (None: trained now)."""
+
+    key: str
+    reused_from: int | None
 
 
 class _Run:
@@ -90,6 +111,9 @@ class _Run:
         self.total = 0
         self.seconds: dict[str, Any] = {}
         self.actor: Actor = ctx.actor
+        self.models: dict[str, _Model] = {}
+        #: a scenario job's automatic pairs that call for an action (`Plan.acting`)
+        self.acting: pa.Table | None = None
 
     # --- state --------------------------------------------------------------------------
 
@@ -107,8 +131,10 @@ class _Run:
             _, _, rules = resolve_rules(job.rules_text)
             spec = _Job(
                 job.id, job.mode, job.roster_code, job.roster_file, tuple(job.reference_codes),
-                job.rules_name, rules, job.money_column, job.system,
+                job.rules_name, rules, job.money_column, job.system, job.family,
+                job.rules_text, self.ctx.params.get("schedule"),
             )  # fmt: skip
+            spec = dataclasses.replace(spec, plan=plan_of(job, self.ctx.home))
         self.actor = dataclasses.replace(self.ctx.actor, system=spec.system)
         runs = 1 if spec.mode == Mode.dedupe else len(spec.references)
         self.total = 1 + len(spec.references) + runs * len(STEPS) + 1
@@ -143,7 +169,18 @@ class _Run:
             results = self.link(spec, roster, references)
             matches = result_table([(label, r.matches) for label, r in results])
             summary = summary_of(spec, roster, references, results, matches)
-            return self.write(spec, roster, references, matches, summary, started)
+            if spec.plan is not None:  # each match's outcome; people and money per outcome
+                tables = {r.label: r.table for r in references}
+                matches, found, self.acting = spec.plan.apply(
+                    spec.rules, roster.table, tables, matches
+                )
+                summary.update(found)
+            for label, used in self.models.items():
+                origin = used.reused_from
+                summary["references"][label]["model"] = (
+                    "trained" if origin is None else f"reused from job {origin}"
+                )
+            return self.write(spec, roster, references, results, matches, summary, started)
         except _Cancelled:
             raise Conflict(
                 "verify.cancelled", "verification job {id} was cancelled", id=self.id
@@ -168,7 +205,9 @@ class _Run:
         self.step("read roster")
         references = []
         for code in spec.references:
-            references.append(self._read(code, side_columns(spec.rules, "right")))
+            extra = spec.plan.columns(code) if spec.plan is not None else ()
+            columns = tuple(dict.fromkeys([*side_columns(spec.rules, "right"), *extra]))
+            references.append(self._read(code, columns))
             self.step("read reference")
         self.seconds["read"] = round(time.perf_counter() - begin, 3)
         return roster, references
@@ -187,13 +226,39 @@ class _Run:
         out = []
         if spec.mode == Mode.dedupe:
             rules, table, _ = _unmasked(spec.rules, roster, None)
-            out.append((spec.roster_code or ROSTER, dedupe(table, rules, progress=self._on(""))))
+            label = spec.roster_code or ROSTER
+            model = self._model(spec, label, [(table, roster)])
+            out.append((label, dedupe(table, rules, progress=self._on(""), trained=model)))
         for n, ref in enumerate(references, 1):
             rules, left, right = _unmasked(spec.rules, roster, ref)
             prefix = f"{n}/{len(references)} " if len(references) > 1 else ""
-            out.append((ref.label, link(left, right, rules, progress=self._on(prefix))))
+            model = self._model(spec, ref.label, [(left, roster), (right, ref)])
+            out.append(
+                (ref.label, link(left, right, rules, progress=self._on(prefix), trained=model))
+            )
         self.seconds["link"] = {label: r.timings for label, r in out}
         return out
+
+    def _model(
+        self, spec: _Job, label: str, inputs: list[tuple[pa.Table, _Input]]
+    ) -> Trained | None:
+        """The family's kept model for this run when a schedule started the job and the
+        fingerprint matches (else None: train); noted either way for `write`."""
+        key = trained_models.fingerprint(
+            spec.rules_text,
+            LINK_TYPES[Mode(spec.mode)],
+            "duckdb",
+            [
+                (table.schema, side_columns(spec.rules, side), data.masked)
+                for (table, data), side in zip(inputs, ("left", "right"), strict=False)
+            ],
+        )
+        found = None
+        if spec.schedule is not None:
+            with self.db.session() as session:
+                found = trained_models.find(session, spec.family, label, key)
+        self.models[label] = _Model(key, found[1] if found else None)
+        return found[0] if found else None
 
     def _on(self, prefix: str) -> Callable[[str, int, int], None]:
         return lambda step, _done, _total: self.step(prefix + step)
@@ -203,6 +268,7 @@ class _Run:
         spec: _Job,
         roster: _Input,
         references: list[_Input],
+        results: list[tuple[str, LinkResult]],
         matches: pa.Table,
         summary: dict[str, Any],
         started: float,
@@ -215,7 +281,9 @@ class _Run:
         code = None
         if matches.num_rows:
             code = ensure_resource(self.db, self.actor, self.id, matches.schema)
-        items = review_items(spec, roster, references, matches)
+        items = review_items(spec, roster, references, matches, self.acting)
+        summary["review_items"] = len(items)
+        summary["action_items"] = sum(1 for i in items if i.tier == "auto")
         with self.db.session() as session:
             # Done first, guarded: a cancel that came before wins; one that comes now waits
             # for this transaction and then finds the job done.
@@ -235,6 +303,12 @@ class _Run:
             for item in items:
                 item.job_id = self.id
             session.add_all(items)
+            for label, result in results:
+                if not result.reused:
+                    trained_models.keep(
+                        session, family=spec.family, label=label, key=self.models[label].key,
+                        result=result, job_id=self.id,
+                    )  # fmt: skip
             self.seconds["write"] = round(time.perf_counter() - begin, 3)
             self.seconds["total"] = round(time.perf_counter() - started, 3)
             summary["seconds"] = self.seconds
@@ -351,46 +425,27 @@ def _money(spec: _Job, roster: _Input, matches: pa.Table) -> dict[str, Any] | No
     return {"column": spec.money, "records": hit.num_rows, "total": round(total, 2)}
 
 
-def _records(data: _Input, key: str, wanted: set[str]) -> dict[str, dict[str, Any]]:
-    if not wanted:
-        return {}
-    keys = data.table.column(key).cast(pa.string())
-    hit = data.table.filter(pc.is_in(keys, value_set=pa.array(sorted(wanted), pa.string())))
-    return {str(r[key]): r for r in hit.to_pylist()}
-
-
 def review_items(
-    spec: _Job, roster: _Input, references: list[_Input], matches: pa.Table
+    spec: _Job,
+    roster: _Input,
+    references: list[_Input],
+    matches: pa.Table,
+    acting: pa.Table | None = None,
 ) -> list[ReviewItem]:
-    """One item per review-tier pair, with both records as read and the evidence."""
-    review = matches.filter(pc.equal(matches.column("tier"), "review")).to_pylist()
-    if not review:
-        return []
-    left_key, right_key = spec.rules.unique_id.left, spec.rules.unique_id.right
-    lefts = _records(roster, left_key, {r["left_id"] for r in review})
-    rights: dict[str, dict[str, dict[str, Any]]] = {}
-    for ref in references:
-        wanted = {r["right_id"] for r in review if r["reference"] == ref.label}
-        rights[ref.label] = _records(ref, right_key, wanted)
-    if spec.mode == Mode.dedupe:
-        both = _records(roster, left_key, {r["right_id"] for r in review})
-        rights = {r["reference"]: both for r in review}
-    now = utcnow()
-    return [
-        ReviewItem(
-            reference_code=r["reference"],
-            left_id=r["left_id"],
-            right_id=r["right_id"],
-            tier=r["tier"],
-            match_probability=float(r["match_probability"]),
-            evidence=build_evidence(
-                r, lefts.get(r["left_id"]), rights.get(r["reference"], {}).get(r["right_id"])
-            ),
-            created_at=now,
-            updated_at=now,
-        )
-        for r in review
-    ]
+    """The run's review items (`zhili.apps.verify.items`): its review-tier pairs and, in a
+    scenario job, one action item per person an automatic finding would act on."""
+    actions = None
+    if spec.plan is not None:
+        actions = {o.name: o.action for o in spec.plan.scenario.outcomes}
+    return build_items(
+        matches,
+        Side(roster.label, roster.table),
+        [Side(r.label, r.table) for r in references],
+        (spec.rules.unique_id.left, spec.rules.unique_id.right),
+        dedupe=spec.mode == Mode.dedupe,
+        actions=actions,
+        acting=acting,
+    )
 
 
 @register(KIND)

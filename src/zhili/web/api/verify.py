@@ -61,6 +61,14 @@ class DecisionBody(BaseModel):
     reason: str = Field(default="", max_length=2000)
 
 
+class BulkBody(DecisionBody):
+    """The same decision on many review items of one job (at most
+    ``review.MAX_BULK``); items this reviewer may not decide are passed over, each with
+    the code of its refusal."""
+
+    items: list[int] = Field(min_length=1, max_length=review.MAX_BULK)
+
+
 # --- shapes ---------------------------------------------------------------------------
 
 
@@ -92,6 +100,10 @@ def job_out(
         "references": list(job.reference_codes),
         "rules": job.rules_name or None,
         "money_column": job.money_column,
+        # a scenario job's template and slots (reference code → slot); its summary has
+        # ``outcomes`` (people and money per outcome) and ``awaiting_review``
+        "scenario": job.scenario,
+        "slots": job.slots,
         "progress": service.progress_of(session, job),
         "result": None
         if job.result_code is None
@@ -118,6 +130,8 @@ def item_out(item: ReviewItem, actor: Actor, session: Session | None = None) -> 
         "match_probability": item.match_probability,
         "state": item.state,
         "action": item.action,
+        "outcome": item.evidence.get("outcome"),
+        "suggested_action": item.evidence.get("suggested_action"),
         "can_decide": review.may_decide(actor, item),
     }
     if session is not None:
@@ -162,7 +176,7 @@ def create(
     """Check the inputs (each bad input with its own code, nothing queued) and queue the
     job: 202 with the job and its ``Location``; follow it there."""
     job = service.create_job(session, actor, body.spec(), home=settings.home)
-    return _accepted(request, actor, session, job, locale)
+    return accepted(request, actor, session, job, locale)
 
 
 @router.post("/jobs/upload", dependencies=RUN, status_code=202)
@@ -190,12 +204,13 @@ def create_from_file(
             roster_filename=file.filename or path.name,
         )
         job = service.create_job(session, actor, spec, home=settings.home)
-    return _accepted(request, actor, session, job, locale)
+    return accepted(request, actor, session, job, locale)
 
 
-def _accepted(
+def accepted(
     request: Request, actor: Actor, session: Session, job: VerificationJob, locale: str
 ) -> JSONResponse:
+    """Commit a queued job, wake the runner, answer 202 with the job and its Location."""
     session.commit()
     runner = getattr(request.app.state, "jobs", None)
     if runner is not None:
@@ -272,3 +287,17 @@ def decide(
     )
     session.commit()
     return item_out(found, actor, session)
+
+
+@router.post("/jobs/{verification_id}/decisions", dependencies=REVIEW)
+def decide_many(
+    verification_id: int, body: BulkBody, actor: CurrentActor, session: DbSession
+) -> dict[str, Any]:
+    """Record the caller's decision on each of ``items`` (each audited as
+    ``verify.decide``): which were decided, which passed over and why."""
+    done = review.decide_many(
+        session, actor, verification_id, body.items, body.decision,
+        action=body.action, reason=body.reason,
+    )  # fmt: skip
+    session.commit()
+    return {"decided": done.decided, "skipped": {str(k): v for k, v in done.skipped.items()}}
