@@ -9,6 +9,7 @@ import multiprocessing
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import pytest
 from audit_data import append_in_child, event, fill
@@ -350,3 +351,15 @@ def test_fingerprint_is_stable() -> None:
     a = fingerprint({"b": 1, "a": ["x", 2]})
     assert a == fingerprint({"a": ["x", 2], "b": 1}) and len(a) == 64
     assert fingerprint("SELECT 1") != fingerprint("SELECT 2")
+
+
+def test_sqlite_appenders_queue_in_the_kernel_beside_the_database(db: Database) -> None:
+    log = AuditLog(db)
+    log.record(event(1))
+    path = log._lock_path()
+    if db.url.startswith("sqlite"):
+        assert path == db.url.split("///", 1)[-1] + ".audit-lock"
+        assert Path(path).exists()  # processes wait on its flock, not in SQLite's sleeps
+    else:
+        assert path is None  # PostgreSQL: the advisory lock queues them already
+    assert verify(db).ok

@@ -23,11 +23,17 @@ apps all share one queue per database.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: SQLite's own busy wait alone
+    fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import text
@@ -296,13 +302,39 @@ class AuditLog:
         return self._engine
 
     def _write(self, events: Sequence[AuditEvent], alsos: Sequence[Also]) -> list[AuditRecord]:
-        with self._writer().connect() as conn:  # closing rolls back whatever failed
+        with self._queue_turn(), self._writer().connect() as conn:  # closing rolls back
             lock_chain(conn)  # first: every writer takes its locks in the same order
             for also in alsos:
                 also(conn)
             records = append(conn, events)
             conn.commit()
         return records
+
+    @contextlib.contextmanager
+    def _queue_turn(self) -> Iterator[None]:
+        """On a SQLite file, wait for the other processes' appenders in the kernel
+        (``flock`` on a file beside the database) before asking SQLite for its write
+        lock: a process refused that lock polls for it with growing sleeps (1, 2, 5 … ms),
+        and under load those sleeps, not the work, set the pace. The flock wakes the next
+        waiter the moment the holder's commit is done. A convenience for speed only: the
+        chain's safety rests on ``lock_chain`` as before."""
+        path = self._lock_path()
+        if path is None:
+            yield
+            return
+        with open(path, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _lock_path(self) -> str | None:
+        url = self.db.url
+        if fcntl is None or not url.startswith("sqlite") or ":memory:" in url:
+            return None
+        path = url.split("///", 1)[-1]
+        return path + ".audit-lock" if path else None
 
 
 _SHARED_LOCK = threading.Lock()
