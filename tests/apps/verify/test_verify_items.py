@@ -54,6 +54,22 @@ def test_one_action_item_per_person_on_the_surest_automatic_pair() -> None:
     assert got == {("p1", "c1", "deceased"), ("p5", "d5", "deceased")}
 
 
+def test_a_review_only_finding_that_ranks_higher_does_not_hold_back_an_action() -> None:
+    cards = Plan(get_scenario("senior_card"), {"deaths": "deaths", "residence": "residence"})
+    matches, strength = _annotated(
+        [
+            # the card holder's own register record, matched by ID: moved away
+            ("residence", "c1", "r1", "auto", 1.0, "moved_away", "auto"),
+            # a namesake's death record without an ID number, in review
+            ("deaths", "c1", "d9", "review", 0.93, "deceased", "review"),
+        ]
+    )
+    rows = cards.acting(matches, strength).to_pylist()
+    assert [(r["left_id"], r["right_id"], r["outcome"]) for r in rows] == [
+        ("c1", "r1", "moved_away")
+    ]
+
+
 def test_no_action_without_an_acting_outcome_or_without_rows() -> None:
     scenario = PENSION.scenario
     quiet = dataclasses.replace(

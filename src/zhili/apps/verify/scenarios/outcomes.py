@@ -70,10 +70,12 @@ class Plan:
         return annotated, self._summary(rules, roster, found), acting
 
     def acting(self, annotated: pa.Table, strength: pa.Array) -> pa.Table:
-        """The automatic pairs that put an action before reviewers: per roster person
-        whose outcome is decided automatically (the first in precedence among all their
-        findings is also given by an auto finding, as `_summary` counts ``auto``) and
-        calls for an action, the most probable auto pair giving it."""
+        """The automatic pairs that put an action before reviewers: per roster person,
+        the first outcome in precedence among their *automatic* findings, when it calls
+        for an action — on its most probable auto pair. A review-tier finding that ranks
+        higher (a namesake's death record without an ID number) does not hold back an
+        action an automatic finding already calls for (the person's own register record,
+        matched by ID number, says moved away): that review item is decided on its own."""
         order = pa.array([o.name for o in self.scenario.outcomes], pa.string())
         acting = pa.array([o.name for o in self.scenario.outcomes if o.action], pa.string())
         rank = pc.index_in(annotated.column(OUTCOME_COLUMN), value_set=order)
@@ -82,8 +84,10 @@ class Plan:
         rows = rows.filter(pc.is_valid(rows.column("__rank")))
         if not rows.num_rows or not len(acting):
             return annotated.slice(0, 0)
-        best = rows.group_by("__left").aggregate([("__rank", "min")])
         sure = rows.filter(pc.equal(rows.column("__sure"), AUTO))
+        if not sure.num_rows:
+            return annotated.slice(0, 0)
+        best = sure.group_by("__left").aggregate([("__rank", "min")])
         at = pc.index_in(sure.column("__left"), value_set=best.column("__left"))
         top = best.column("__rank_min").combine_chunks().take(at)
         chosen = sure.filter(
