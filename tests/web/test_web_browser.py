@@ -37,29 +37,6 @@ def live_server(live_url: str, world) -> str:
     return live_url
 
 
-@pytest.fixture()
-def page(live_server: str):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-        pg = context.new_page()
-        yield pg
-        context.close()
-        browser.close()
-
-
 def test_login_home_map_language_and_token(page, live_server: str) -> None:
     from playwright.sync_api import expect
 

@@ -31,29 +31,6 @@ def live_server(live_url: str, world, settings, seeded_calendar, tmp_path) -> st
     return live_url
 
 
-@pytest.fixture()
-def page(live_server: str):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-        pg = context.new_page()
-        yield pg
-        context.close()
-        browser.close()
-
-
 def test_start_a_job_follow_it_and_review(page, live_server: str) -> None:
     from playwright.sync_api import expect
 
