@@ -66,7 +66,7 @@ if [[ ${ZHILI_TEST_LINT:-1} != 0 ]] && ((${#LINT_PATHS[@]})); then
 fi
 
 # --- pytest ----------------------------------------------------------------------------
-PYTEST=("$PY" -m pytest -q -p no:cacheprovider -c pyproject.toml)
+PYTEST=("$PY" -m pytest -q -p no:cacheprovider -c pyproject.toml --durations=30)
 if ((WORKERS > 1)) && "$PY" -c 'import xdist' 2>/dev/null; then
   PYTEST+=(-n "$WORKERS" --dist loadfile) # one file, one worker: one Spark session
 fi

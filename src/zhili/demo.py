@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from zhili.access import Role, system_actor
 from zhili.db import Database
+from zhili.demo_grid import GridReport, build_grid
 from zhili.identity.models import Organization, User, UserRole
 from zhili.identity.orgs import OrgSpec, bulk_upsert_orgs
 from zhili.identity.passwords import hash_password
@@ -76,6 +77,7 @@ class DemoReport:
     population_dir: Path
     population_built: bool
     verification: VerifyReport | None = None
+    grid: GridReport | None = None
 
 
 def city_org_specs(city: City) -> list[OrgSpec]:
@@ -265,7 +267,7 @@ def build_demo(
         accounts = _accounts(session, city, home)
         resources = build_catalog(session)
         (home / "city").mkdir(parents=True, exist_ok=True)
-        for level in ("district", "street", "community", "grid"):
+        for level in ("city", "district", "street", "community", "grid"):
             path = home / "city" / f"{level}.geojson"
             path.write_text(json.dumps(city.to_geojson(level), ensure_ascii=False))
     pop_dir = home / "synth" / "population"
@@ -290,6 +292,7 @@ def build_demo(
     from zhili.demo_exchange import seed_exchange
 
     seed_exchange(db, home)
+    grid = build_grid(db, city)
     verification = None
     verify_people = min(people, VERIFY_PEOPLE) if verify_people is None else verify_people
     if verify_people:
@@ -307,4 +310,5 @@ def build_demo(
         population_dir=pop_dir,
         population_built=built,
         verification=verification,
+        grid=grid,
     )

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from zhili.apps.grid.areas import locate
+from zhili.apps.grid.categories import list_categories
 from zhili.bootstrap import initialise
 from zhili.demo import build_demo
 from zhili.exchange import stats
 from zhili.exchange.models import RequestState, ShareRequest
+from zhili.synth.city import build_city
 
 
 def test_demo_builds_and_is_idempotent(db, settings) -> None:
@@ -22,7 +25,15 @@ def test_demo_builds_and_is_idempotent(db, settings) -> None:
         overview = stats.overview(s)
     assert states == sorted([RequestState.active, RequestState.active, RequestState.under_review])
     assert overview.rows_shared > 0 and overview.calls == 3 and overview.requests_pending == 1
+    grid = first.grid
+    assert grid is not None and grid.areas == 25_423 and grid.categories >= 30
+    assert 0 < grid.worker_grids < 20
+    with db.session() as s:
+        where = locate(s, *build_city().grids[0].centroid)
+        assert where is not None and where.code == build_city().grids[0].code
+        assert len(list_categories(s)) == grid.categories
     again = build_demo(db, settings.home, 3000, verify_people=0)
     assert again.resources_created == 0 and not again.population_built
+    assert again.grid == grid
     with db.session() as s:
         assert s.scalar(select(func.count(ShareRequest.id))) == 3

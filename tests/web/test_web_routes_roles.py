@@ -40,6 +40,7 @@ VERIFY_READERS = frozenset(
 )
 VERIFY_RUNNERS = APPLICANTS  # verify.run: org roles only
 VERIFY_REVIEWERS = frozenset({Role.platform_admin, Role.approver, Role.org_admin})
+GRID_ASSIGNERS = frozenset({Role.platform_admin, Role.org_admin, Role.commander})
 
 EXPECT: dict[tuple[str, str], object] = {
     ("GET", "/healthz"): PUBLIC,
@@ -221,6 +222,26 @@ EXPECT: dict[tuple[str, str], object] = {
     ("GET", "/verify/scenarios"): VERIFY_READERS,
     ("GET", "/verify/scenarios/{name}"): VERIFY_RUNNERS,
     ("POST", "/verify/scenarios/{name}"): VERIFY_RUNNERS,
+    ("GET", "/api/v1/grid/categories"): AUTH,
+    ("POST", "/api/v1/grid/categories/import"): ADMIN,
+    ("GET", "/api/v1/grid/categories/{code}"): AUTH,
+    ("POST", "/api/v1/grid/categories/{code}/check"): AUTH,
+    ("GET", "/grid/categories"): AUTH,
+    ("GET", "/grid/categories/{code}"): AUTH,
+    ("POST", "/grid/categories/{code}/check"): AUTH,
+    ("GET", "/api/v1/grid/areas"): AUTH,
+    ("GET", "/api/v1/grid/areas.geojson"): AUTH,
+    ("GET", "/api/v1/grid/areas/{code}"): AUTH,
+    ("POST", "/api/v1/grid/areas/import"): ADMIN,
+    ("GET", "/api/v1/grid/locate"): AUTH,
+    ("GET", "/api/v1/grid/areas/{code}/workers"): AUTH,
+    ("POST", "/api/v1/grid/areas/{code}/workers"): GRID_ASSIGNERS,
+    ("DELETE", "/api/v1/grid/areas/{code}/workers/{username}"): GRID_ASSIGNERS,
+    ("POST", "/api/v1/grid/workers/import"): GRID_ASSIGNERS,
+    ("GET", "/grid/areas"): AUTH,
+    ("GET", "/grid/areas/{code}"): AUTH,
+    ("POST", "/grid/areas/{code}/workers"): GRID_ASSIGNERS,
+    ("POST", "/grid/areas/{code}/workers/{username}/remove"): GRID_ASSIGNERS,
 }
 
 # Routes FastAPI itself adds (documentation), public by design.

@@ -229,6 +229,25 @@ RULES: dict[str, Rule] = {
             description="decide review items of one's own organization's verification jobs",
         ),
         _rule(
+            "grid.read",
+            "grid:read",
+            audience="authenticated",
+            description="the grid tree, its maps and the event catalogue",
+        ),
+        _rule(
+            "grid.manage",
+            "grid:write",
+            global_roles=ADMIN,
+            description="import the grid tree, the event catalogue and its routes",
+        ),
+        _rule(
+            "grid.assign",
+            "grid:write",
+            global_roles=ADMIN,
+            org_roles=frozenset({R.org_admin, R.commander}),
+            description="assign grid workers to grids inside one's own command area",
+        ),
+        _rule(
             "calendar.manage",
             "calendar:write",
             global_roles=ADMIN,

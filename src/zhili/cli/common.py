@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,6 +23,11 @@ from rich.progress import (
 from zhili.db import Database, migrate
 from zhili.errors import ZhiliError
 from zhili.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from zhili.access import Actor
 
 console = Console()
 err_console = Console(stderr=True)
@@ -83,3 +88,19 @@ def progress(transient: bool = False) -> Iterator[Progress]:
 
 def echo_json(data: Any) -> None:
     console.print_json(data=data)
+
+
+def as_user(username: str | None, act: Callable[[Session, Actor], T]) -> T:
+    """``act(session, actor)`` as ``username`` (None: the platform itself), in one
+    committed session of the configured database."""
+    from zhili.access import system_actor
+    from zhili.identity.auth import actor_for
+    from zhili.identity.users import get_user
+
+    db = database()
+    try:
+        with db.session() as session:
+            actor = system_actor() if username is None else actor_for(get_user(session, username))
+            return act(session, actor)
+    finally:
+        db.dispose()

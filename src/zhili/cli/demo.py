@@ -76,6 +76,12 @@ def demo(
             f"[green]✓[/] pension scenario (养老金资格核验) job {job.id} as hrss: {job.state}, "
             f"{tiers.get('auto', 0):,} automatic matches, {tiers.get('review', 0):,} to review"
         )
+    g = report.grid
+    if g is not None:
+        console.print(
+            f"[green]✓[/] grid (津治通): {g.areas:,} areas with polygons, {g.categories} event "
+            f"categories, gridworker assigned to {g.worker_grids} grids"
+        )
     console.print(f"[green]✓[/] demo ready in {elapsed:.1f} s")
     table = Table(title="演示账号 demo accounts")
     table.add_column("username")

@@ -10,6 +10,7 @@ from zhili.cli.audit import audit_app
 from zhili.cli.calendar import calendar_app
 from zhili.cli.common import console, database, friendly, settings
 from zhili.cli.demo import demo
+from zhili.cli.grid import grid_app
 from zhili.cli.identity import org_app, token_app, user_app
 from zhili.cli.lake import lake_app
 from zhili.cli.verify import verify_app
@@ -27,6 +28,7 @@ app.add_typer(calendar_app, name="calendar")
 app.add_typer(audit_app, name="audit")
 app.add_typer(lake_app, name="lake")
 app.add_typer(verify_app, name="verify")
+app.add_typer(grid_app, name="grid")
 app.command("demo")(demo)
 
 

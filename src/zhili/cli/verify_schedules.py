@@ -9,12 +9,11 @@ runs; nothing here runs a job.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from zhili.cli.common import console, friendly
+from zhili.cli.common import as_user, console, friendly
 from zhili.clock import CITY_TZ
 
 if TYPE_CHECKING:
@@ -31,22 +30,6 @@ UserOption = Annotated[
     str, typer.Option("--user", help="Act as this user (runs are made as the schedule's creator).")
 ]
 ScheduleArgument = Annotated[int, typer.Argument(help="The schedule's id.")]
-T = TypeVar("T")
-
-
-def _as_user(username: str | None, act: Callable[[Session, Actor], T]) -> T:
-    from zhili.access import system_actor
-    from zhili.cli.common import database
-    from zhili.identity.auth import actor_for
-    from zhili.identity.users import get_user
-
-    db = database()
-    try:
-        with db.session() as session:
-            actor = system_actor() if username is None else actor_for(get_user(session, username))
-            return act(session, actor)
-    finally:
-        db.dispose()
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -90,7 +73,7 @@ def add(
     def act(session: Session, actor: Actor) -> str:
         return _line(create_schedule(session, actor, spec))
 
-    console.print(_as_user(user, act))
+    console.print(as_user(user, act))
 
 
 @schedule_app.command("list")
@@ -114,7 +97,7 @@ def list_(
             ]
         return out
 
-    for line in _as_user(user, act) or ["no schedules"]:
+    for line in as_user(user, act) or ["no schedules"]:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
@@ -124,7 +107,7 @@ def pause(schedule: ScheduleArgument, user: UserOption) -> None:
     """Start no runs of SCHEDULE until it is resumed."""
     from zhili.apps.verify.schedules import pause_schedule
 
-    console.print(_as_user(user, lambda s, a: _line(pause_schedule(s, a, schedule))))
+    console.print(as_user(user, lambda s, a: _line(pause_schedule(s, a, schedule))))
 
 
 @schedule_app.command("resume")
@@ -133,7 +116,7 @@ def resume(schedule: ScheduleArgument, user: UserOption) -> None:
     """Start runs of SCHEDULE again (one at the next sweep if it fell due while paused)."""
     from zhili.apps.verify.schedules import resume_schedule
 
-    console.print(_as_user(user, lambda s, a: _line(resume_schedule(s, a, schedule))))
+    console.print(as_user(user, lambda s, a: _line(resume_schedule(s, a, schedule))))
 
 
 @schedule_app.command("remove")
@@ -142,4 +125,4 @@ def remove(schedule: ScheduleArgument, user: UserOption) -> None:
     """Stop SCHEDULE for good (kept as history; its jobs and results stay)."""
     from zhili.apps.verify.schedules import remove_schedule
 
-    console.print(_as_user(user, lambda s, a: _line(remove_schedule(s, a, schedule))))
+    console.print(as_user(user, lambda s, a: _line(remove_schedule(s, a, schedule))))

@@ -27,6 +27,8 @@ from zhili.web.api import ckan as api_ckan
 from zhili.web.api import docs, health, jobs, orgs, tokens, users
 from zhili.web.api import exchange as api_exchange
 from zhili.web.api import feedback as api_feedback
+from zhili.web.api import grid_areas as api_grid_areas
+from zhili.web.api import grid_categories as api_grid_categories
 from zhili.web.api import sql as api_sql
 from zhili.web.api import subscriptions as api_subscriptions
 from zhili.web.api import verify as api_verify
@@ -45,6 +47,8 @@ from zhili.web.pages import (
     portal,
 )
 from zhili.web.pages import feedback as feedback_pages
+from zhili.web.pages import grid_areas as grid_area_pages
+from zhili.web.pages import grid_categories as grid_category_pages
 from zhili.web.pages import subscriptions as subscription_pages
 from zhili.web.pages import verify as verify_pages
 from zhili.web.pages import verify_review as verify_review_pages
@@ -70,6 +74,8 @@ ROUTERS = (
     api_verify_scenarios.router,
     api_verify.router,
     api_verify_schedules.router,
+    api_grid_areas.router,
+    api_grid_categories.router,
     jobs.router,
     login.router,
     home.router,
@@ -81,6 +87,8 @@ ROUTERS = (
     verify_review_pages.router,
     verify_scenario_pages.router,
     verify_schedule_pages.router,
+    grid_area_pages.router,
+    grid_category_pages.router,
     portal.router,
     account.router,
     admin_orgs.router,
