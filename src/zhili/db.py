@@ -136,6 +136,7 @@ def migrate(url: str, revision: str = "head") -> None:
 
 def import_models() -> None:
     """Import every model module so ``Base.metadata`` knows all tables."""
+    import zhili.apps.grid.event_models
     import zhili.apps.grid.models
     import zhili.apps.verify.models
     import zhili.apps.verify.schedule_models

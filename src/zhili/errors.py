@@ -59,5 +59,13 @@ class Conflict(ZhiliError):
     status = 409
 
 
+class PayloadTooLarge(ZhiliError):
+    status = 413
+
+
+class UnsupportedMediaType(ZhiliError):
+    status = 415
+
+
 class Unavailable(ZhiliError):
     status = 503

@@ -61,6 +61,16 @@ class Settings(BaseSettings):
     objection_days: int = Field(
         default=5, ge=1, le=30, description="Working days a provider has to answer an objection."
     )
+    grid_auto_dispatch: str = Field(
+        default="grid_worker,hotline",
+        description="Report sources registered and dispatched at once (comma-separated).",
+    )
+    grid_photo_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        le=100 * 1024 * 1024,
+        description="Largest event photo accepted, in bytes.",
+    )
 
     @field_validator("home")
     @classmethod

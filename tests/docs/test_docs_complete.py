@@ -96,7 +96,10 @@ def test_every_error_code_raised_has_a_message() -> None:
     zh = json.loads((I18N / "zh-CN.json").read_text())
     src = ROOT / "src" / "zhili"
     codes = set()
-    kinds = "InvalidInput|BadRequest|Unauthorized|Forbidden|NotFound|Conflict|Unavailable"
+    kinds = (
+        "InvalidInput|BadRequest|Unauthorized|Forbidden|NotFound|Conflict|Unavailable"
+        "|PayloadTooLarge|UnsupportedMediaType"
+    )
     pattern = rf'(?:{kinds})\(\s*"([a-z_.]+)"'
     for path in src.rglob("*.py"):
         codes.update(re.findall(pattern, path.read_text()))

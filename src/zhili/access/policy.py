@@ -248,6 +248,42 @@ RULES: dict[str, Rule] = {
             description="assign grid workers to grids inside one's own command area",
         ),
         _rule(
+            "grid.report",
+            "grid:report",
+            audience="public",
+            description="report a problem (residents need no account; Open311 POST requests)",
+        ),
+        _rule(
+            "grid.event.read",
+            "grid:read",
+            audience="authenticated",
+            description="events one may see: commanders their area's, handlers their "
+            "department's, grid workers their grids' and every reporter their own",
+        ),
+        _rule(
+            "grid.command",
+            "grid:command",
+            global_roles=ADMIN,
+            org_roles=frozenset({R.commander}),
+            description="register, reject, dispatch, transfer, merge and close events of "
+            "one's own command area; import 12345 hotline tickets",
+        ),
+        _rule(
+            "grid.handle",
+            "grid:handle",
+            global_roles=frozenset(),
+            org_roles=frozenset({R.handler}),
+            description="acknowledge (报到), handle or return events dispatched to one's "
+            "own department",
+        ),
+        _rule(
+            "grid.verify",
+            "grid:handle",
+            global_roles=frozenset(),
+            org_roles=frozenset({R.grid_worker, R.commander}),
+            description="verify a handled event on site (核查): its grid's workers, its commanders",
+        ),
+        _rule(
             "calendar.manage",
             "calendar:write",
             global_roles=ADMIN,
