@@ -188,3 +188,28 @@ def test_two_handlers_acknowledging_at_once_make_one_step(city) -> None:
         t.join(timeout=30)
     assert sorted(outcomes) in (["grid.event_changed", "ok"], ["grid.wrong_state", "ok"])
     assert [a for a, _ in steps(city, event_id)].count("acknowledge") == 1
+
+
+def test_boards_inboxes_and_lists_show_each_person_their_events(city) -> None:
+    from zhili.apps.grid.queries import EventFilter, list_events
+
+    mine, _, _ = city.report("gw")  # grid 0: gw walks it, 城管 gets it
+    other, _, _ = city.report(None, source="public", grid=5)  # waits for the commander
+
+    def ids(who: str, **kw) -> list[int]:
+        with city.db.session() as s:
+            rows, total = list_events(s, city.actor(who), EventFilter(**kw), now=MONDAY)
+            assert total == len(rows)
+            return sorted(e.id for e in rows)
+
+    assert ids("cmd", box="command") == sorted([mine, other])
+    assert ids("dcmd") == sorted([mine, other])  # the district sees its streets' events
+    assert ids("dcmd", box="command") == sorted([mine, other])  # and may take them over
+    assert ids("h1", box="department") == [mine] and ids("hp", box="department") == []
+    assert ids("gw", box="grid") == [mine] and ids("gw2") == []
+    assert ids("cmd", state="reported") == [other]
+    assert ids("cmd", category="road-block", state="open") == sorted([mine, other])
+    with pytest.raises(InvalidInput):
+        ids("cmd", box="everything")
+    with pytest.raises(InvalidInput):
+        ids("cmd", state="lost")
