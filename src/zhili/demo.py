@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from zhili.access import Role, system_actor
 from zhili.db import Database
-from zhili.demo_grid import GridReport, build_grid
+from zhili.demo_grid import MAX_EVENTS, GridReport, build_grid
 from zhili.identity.models import Organization, User, UserRole
 from zhili.identity.orgs import OrgSpec, bulk_upsert_orgs
 from zhili.identity.passwords import hash_password
@@ -292,7 +292,7 @@ def build_demo(
     from zhili.demo_exchange import seed_exchange
 
     seed_exchange(db, home)
-    grid = build_grid(db, city)
+    grid = build_grid(db, city, events=min(people // 5, MAX_EVENTS), seed=seed)
     verification = None
     verify_people = min(people, VERIFY_PEOPLE) if verify_people is None else verify_people
     if verify_people:

@@ -19,10 +19,16 @@ from zhili.apps.grid.areas import import_areas
 from zhili.apps.grid.categories import import_categories, load_shipped
 from zhili.apps.grid.members import assign_workers
 from zhili.apps.grid.models import EventCategory, GridArea, GridMember
+from zhili.clock import utcnow
 from zhili.db import Database
+from zhili.demo_events import load_events
 from zhili.synth.city import LEVELS, City
 
 GRID_WORKER = "gridworker"
+
+
+#: events in the demo's year at most (one per five residents below that)
+MAX_EVENTS = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +36,7 @@ class GridReport:
     areas: int
     categories: int
     worker_grids: int
+    events: int = 0
 
 
 def city_areas(city: City) -> dict[str, Any]:
@@ -44,8 +51,9 @@ def beat(city: City) -> list[str]:
     return [g.code for g in city.children(community.code)]
 
 
-def build_grid(db: Database, city: City) -> GridReport:
-    """Load the tree and the catalogue once (a later run keeps what is there)."""
+def build_grid(db: Database, city: City, *, events: int = 0, seed: int = 0) -> GridReport:
+    """Load the tree, the catalogue and a year of ``events`` once (a later run keeps what
+    is there)."""
     admin = system_actor()
     with db.session() as session:
         have = session.scalar(select(func.count()).select_from(GridArea)) or 0
@@ -56,8 +64,10 @@ def build_grid(db: Database, city: City) -> GridReport:
         if not session.scalar(select(func.count()).select_from(GridMember)):
             rows = [{"username": GRID_WORKER, "grid_code": code} for code in beat(city)]
             assign_workers(session, admin, rows, by="demo")
-        return GridReport(
-            areas=session.scalar(select(func.count()).select_from(GridArea)) or 0,
-            categories=session.scalar(select(func.count()).select_from(EventCategory)) or 0,
-            worker_grids=session.scalar(select(func.count()).select_from(GridMember)) or 0,
+        counts = (
+            session.scalar(select(func.count()).select_from(GridArea)) or 0,
+            session.scalar(select(func.count()).select_from(EventCategory)) or 0,
+            session.scalar(select(func.count()).select_from(GridMember)) or 0,
         )
+    loaded = load_events(db, city, events, now=utcnow(), seed=seed)
+    return GridReport(*counts, events=loaded)

@@ -80,7 +80,8 @@ def demo(
     if g is not None:
         console.print(
             f"[green]✓[/] grid (津治通): {g.areas:,} areas with polygons, {g.categories} event "
-            f"categories, gridworker assigned to {g.worker_grids} grids"
+            f"categories, gridworker assigned to {g.worker_grids} grids, {g.events:,} events "
+            "over the past year"
         )
     console.print(f"[green]✓[/] demo ready in {elapsed:.1f} s")
     table = Table(title="演示账号 demo accounts")
