@@ -41,6 +41,8 @@ VERIFY_READERS = frozenset(
 VERIFY_RUNNERS = APPLICANTS  # verify.run: org roles only
 VERIFY_REVIEWERS = frozenset({Role.platform_admin, Role.approver, Role.org_admin})
 GRID_ASSIGNERS = frozenset({Role.platform_admin, Role.org_admin, Role.commander})
+GRID_COMMANDERS = frozenset({Role.platform_admin, Role.commander})
+GRID_HANDLERS = frozenset({Role.handler})  # grid.handle: org role only
 
 EXPECT: dict[tuple[str, str], object] = {
     ("GET", "/healthz"): PUBLIC,
@@ -234,14 +236,45 @@ EXPECT: dict[tuple[str, str], object] = {
     ("GET", "/api/v1/grid/areas/{code}"): AUTH,
     ("POST", "/api/v1/grid/areas/import"): ADMIN,
     ("GET", "/api/v1/grid/locate"): AUTH,
+    ("GET", "/api/v1/grid/stats"): AUTH,
     ("GET", "/api/v1/grid/areas/{code}/workers"): AUTH,
     ("POST", "/api/v1/grid/areas/{code}/workers"): GRID_ASSIGNERS,
     ("DELETE", "/api/v1/grid/areas/{code}/workers/{username}"): GRID_ASSIGNERS,
     ("POST", "/api/v1/grid/workers/import"): GRID_ASSIGNERS,
+    ("POST", "/api/v1/grid/events"): PUBLIC,
+    ("GET", "/api/v1/grid/events"): AUTH,
+    ("GET", "/api/v1/grid/events/nearby"): PUBLIC,
+    ("GET", "/api/v1/grid/events/points"): AUTH,
+    ("POST", "/api/v1/grid/events/hotline"): GRID_COMMANDERS,
+    ("GET", "/api/v1/grid/events/{event_id}"): AUTH,
+    ("GET", "/api/v1/grid/events/{event_id}/steps"): AUTH,
+    ("POST", "/api/v1/grid/events/{event_id}/actions"): AUTH,
+    ("GET", "/api/v1/grid/events/{event_id}/photos/{sha}"): PUBLIC,
+    ("POST", "/api/v1/grid/events/{event_id}/follow"): AUTH,
+    ("GET", "/api/v1/grid/events/{event_id}/follow"): PUBLIC,
+    ("POST", "/api/v1/grid/events/{event_id}/rating"): PUBLIC,
     ("GET", "/grid/areas"): AUTH,
     ("GET", "/grid/areas/{code}"): AUTH,
     ("POST", "/grid/areas/{code}/workers"): GRID_ASSIGNERS,
     ("POST", "/grid/areas/{code}/workers/{username}/remove"): GRID_ASSIGNERS,
+    ("GET", "/grid"): AUTH,
+    ("GET", "/grid/report"): PUBLIC,
+    ("POST", "/grid/report"): PUBLIC,
+    ("GET", "/grid/report/areas.geojson"): PUBLIC,
+    ("GET", "/grid/report/locate"): PUBLIC,
+    ("GET", "/grid/events/{event_id}"): AUTH,
+    ("POST", "/grid/events/{event_id}/act"): AUTH,
+    ("GET", "/grid/board"): GRID_COMMANDERS,
+    ("GET", "/grid/inbox"): GRID_HANDLERS,
+    ("GET", "/grid/map"): AUTH,
+    ("GET", "/grid/map/points"): AUTH,
+    ("GET", "/grid/stats"): AUTH,
+    ("GET", "/open311/v2/discovery.{format}"): PUBLIC,
+    ("GET", "/open311/v2/services.{format}"): PUBLIC,
+    ("GET", "/open311/v2/services/{service_code}.{format}"): PUBLIC,
+    ("POST", "/open311/v2/requests.{format}"): PUBLIC,
+    ("GET", "/open311/v2/requests.{format}"): PUBLIC,
+    ("GET", "/open311/v2/requests/{service_request_id}.{format}"): PUBLIC,
 }
 
 # Routes FastAPI itself adds (documentation), public by design.
@@ -333,6 +366,11 @@ def _params(client: TestClient, actor: str) -> dict[str, Callable[[], str]]:
         "item_id": lambda: "999999",
         "name": lambda: "pension",
         "schedule_id": lambda: "999999",
+        "event_id": lambda: "999999",
+        "sha": lambda: "0" * 64,
+        "format": lambda: "json",
+        "service_code": lambda: "road-block",
+        "service_request_id": lambda: "999999",
     }
 
 

@@ -254,6 +254,13 @@ RULES: dict[str, Rule] = {
             description="report a problem (residents need no account; Open311 POST requests)",
         ),
         _rule(
+            "grid.open311.read",
+            "public",
+            audience="public",
+            description="Open311 GeoReport v2 reads: the catalogue as services, the public "
+            "view of events (no personal data; reporters' text once registered)",
+        ),
+        _rule(
             "grid.event.read",
             "grid:read",
             audience="authenticated",

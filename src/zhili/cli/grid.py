@@ -7,6 +7,7 @@ import typer
 
 from zhili.cli.grid_areas import areas_app
 from zhili.cli.grid_categories import categories_app
+from zhili.cli.grid_sweep import sweep_command
 
 grid_app = typer.Typer(
     help="津治通 grid governance: the grid tree, grid workers and the event catalogue.",
@@ -14,3 +15,4 @@ grid_app = typer.Typer(
 )
 grid_app.add_typer(areas_app, name="areas")
 grid_app.add_typer(categories_app, name="categories")
+grid_app.command("sweep")(sweep_command)

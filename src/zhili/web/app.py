@@ -29,11 +29,14 @@ from zhili.web.api import exchange as api_exchange
 from zhili.web.api import feedback as api_feedback
 from zhili.web.api import grid_areas as api_grid_areas
 from zhili.web.api import grid_categories as api_grid_categories
+from zhili.web.api import grid_events as api_grid_events
+from zhili.web.api import grid_stats as api_grid_stats
 from zhili.web.api import sql as api_sql
 from zhili.web.api import subscriptions as api_subscriptions
 from zhili.web.api import verify as api_verify
 from zhili.web.api import verify_scenarios as api_verify_scenarios
 from zhili.web.api import verify_schedules as api_verify_schedules
+from zhili.web.open311.router import router as open311_router
 from zhili.web.pages import (
     account,
     admin_calendar,
@@ -48,7 +51,10 @@ from zhili.web.pages import (
 )
 from zhili.web.pages import feedback as feedback_pages
 from zhili.web.pages import grid_areas as grid_area_pages
+from zhili.web.pages import grid_board as grid_board_pages
 from zhili.web.pages import grid_categories as grid_category_pages
+from zhili.web.pages import grid_events as grid_event_pages
+from zhili.web.pages import grid_stats as grid_stats_pages
 from zhili.web.pages import subscriptions as subscription_pages
 from zhili.web.pages import verify as verify_pages
 from zhili.web.pages import verify_review as verify_review_pages
@@ -76,6 +82,9 @@ ROUTERS = (
     api_verify_schedules.router,
     api_grid_areas.router,
     api_grid_categories.router,
+    api_grid_stats.router,
+    api_grid_events.router,
+    open311_router,
     jobs.router,
     login.router,
     home.router,
@@ -89,6 +98,9 @@ ROUTERS = (
     verify_schedule_pages.router,
     grid_area_pages.router,
     grid_category_pages.router,
+    grid_event_pages.router,
+    grid_board_pages.router,
+    grid_stats_pages.router,
     portal.router,
     account.router,
     admin_orgs.router,
@@ -143,6 +155,7 @@ def job_runner(settings: Settings, db: Database) -> JobRunner | None:
     """This process's share of the background job queue (none when ZHILI_JOB_WORKERS=0)."""
     # registers the load handlers, the escalation of overdue requests and objections,
     # the webhook sender of subscriptions, and the verification app's jobs and schedules
+    import zhili.apps.grid.sweep
     import zhili.apps.verify.run
     import zhili.apps.verify.schedules
     import zhili.catalog.load_jobs

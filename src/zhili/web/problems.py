@@ -3,6 +3,8 @@
 The body always has ``type``, ``title``, ``status``, ``detail`` and our stable ``code``;
 an error's parameters (the row, field or value at fault) are added as extension members.
 Unexpected exceptions are logged with their traceback and answered with a bare 500.
+Under ``/open311/`` errors take the GeoReport v2 error format instead (Open311 clients
+read nothing else).
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ def problem(
     detail: str,
     extra: dict[str, Any] | None = None,
 ) -> Response:
+    if request.url.path.startswith("/open311/"):  # Open311 clients read its own format
+        from zhili.web.open311.router import error_response
+
+        return error_response(request, status, detail)
     locale = _locale(request)
     title = translate(f"status.{status}", locale)
     if wants_page(request):

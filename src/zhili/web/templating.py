@@ -21,7 +21,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("catalog", "/catalog", "catalog.read"),
     ("exchange", "/exchange/requests", "exchange.read"),
     ("verify", "/verify", "verify.read"),
-    ("grid", "/grid/areas", "grid.read"),
+    ("grid", "/grid", "grid.read"),
     ("open", "/open", "portal.read"),
     ("orgs", "/admin/orgs", "org.read"),
     ("users", "/admin/users", "user.read"),

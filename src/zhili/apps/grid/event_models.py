@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -77,6 +78,16 @@ class GridEvent(Base):
     __table_args__ = (
         Index("ix_grid_events_open_due", "open", "due_at"),
         Index("ix_grid_events_category_open", "category_id", "open"),
+        # the sweep's warnings: only the open stages not yet warned about (sweep.py)
+        Index(
+            "ix_grid_events_unwarned",
+            "warn_at",
+            postgresql_where=text("open AND warned_seq <> stage_seq"),
+            sqlite_where=text("open AND warned_seq <> stage_seq"),
+        ),
+        # statistics (stats.py): an area's events of a period, closings per day
+        Index("ix_grid_events_area_reported", "area_id", "reported_at"),
+        Index("ix_grid_events_closed_at", "closed_at"),
         UniqueConstraint("source", "external_id"),
     )
 
@@ -139,7 +150,8 @@ class EventStep(Base):
     """One transition of one event: who did what, when, why, with which attachments."""
 
     __tablename__ = "grid_event_steps"
-    __table_args__ = (UniqueConstraint("event_id", "seq"),)
+    #: stages completed in a period (statistics) are found by the step's time
+    __table_args__ = (UniqueConstraint("event_id", "seq"), Index("ix_grid_event_steps_at", "at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("grid_events.id", ondelete="CASCADE"))

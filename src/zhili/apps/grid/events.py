@@ -97,6 +97,12 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def user_key(user_id: int) -> str:
+    """A user follower's ``token_hash``: (event, token_hash) is unique, so each user needs
+    a key of their own (never a SHA-256 hex digest, so never a token's)."""
+    return f"user:{user_id}"
+
+
 # --- report -------------------------------------------------------------------------------
 
 
@@ -220,7 +226,11 @@ def report_event(
     _step(session, event, actor, "report", EventState.reported, calendar, now)
     token = None
     if actor.user_id is not None:
-        session.add(EventFollower(event_id=event.id, user_id=actor.user_id))
+        session.add(
+            EventFollower(
+                event_id=event.id, user_id=actor.user_id, token_hash=user_key(actor.user_id)
+            )
+        )
     else:
         token = secrets.token_urlsafe(18)
         session.add(
