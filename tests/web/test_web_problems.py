@@ -65,6 +65,22 @@ def test_unexpected_error_is_bare_500(app, client: TestClient) -> None:
     assert r.json()["code"] == "internal"
 
 
+def test_an_exhausted_connection_pool_is_a_503_to_retry(app) -> None:
+    from fastapi import Depends
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from zhili.web.deps import authorize
+
+    @app.get("/busy", dependencies=[Depends(authorize("system.health"))])
+    def busy() -> None:
+        raise PoolTimeout("QueuePool limit of size 10 overflow 20 reached")
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/busy", headers={"Accept-Language": "en"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert r.json()["code"] == "db.busy" and "QueuePool" not in r.text
+
+
 def test_messages_follow_the_language(client: TestClient) -> None:
     zh = client.get("/api/v1/me").json()
     en = client.get("/api/v1/me", headers={"Accept-Language": "en-US,en;q=0.9"}).json()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import calendar as _stdcal
 import datetime as dt
 import math
+import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -111,6 +112,11 @@ def _validate_periods(periods: Sequence[Period]) -> tuple[tuple[dt.timedelta, dt
     return tuple(out)
 
 
+_SHARED: dict[tuple[object, ...], WorkCalendar] = {}
+_SHARED_LOCK = threading.Lock()
+_SHARED_MAX = 8
+
+
 class WorkCalendar:
     """Working days and working hours of the bureau, answered from memory.
 
@@ -150,11 +156,23 @@ class WorkCalendar:
         working_hours: Sequence[Period] = DEFAULT_WORKING_HOURS,
         tz: dt.tzinfo = CITY_TZ,
     ) -> WorkCalendar:
-        """Load the known years and all special days (a few hundred rows) into memory."""
-        years = session.scalars(select(CalendarYear.year)).all()
+        """Load the known years and all special days (a few hundred rows) into memory.
+
+        Building the day index costs about 10 ms, so calendars are shared by content:
+        the same rows (and hours, zone) give the same immutable instance; any change an
+        admin makes gives a new one on the next call."""
+        years = tuple(sorted(session.scalars(select(CalendarYear.year)).all()))
         rows = session.execute(select(CalendarDay.day, CalendarDay.is_workday, CalendarDay.name))
         special = {day: (bool(is_workday), name) for day, is_workday, name in rows}
-        return cls(years, special, working_hours=working_hours, tz=tz)
+        key = (years, tuple(sorted(special.items())), tuple(working_hours), str(tz))
+        with _SHARED_LOCK:
+            found = _SHARED.get(key)
+            if found is None:
+                found = cls(years, special, working_hours=working_hours, tz=tz)
+                if len(_SHARED) >= _SHARED_MAX:
+                    _SHARED.clear()
+                _SHARED[key] = found
+        return found
 
     # ---------------------------------------------------------------- known years
 

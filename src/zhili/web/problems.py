@@ -16,6 +16,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zhili.errors import ZhiliError
@@ -146,8 +147,20 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _busy(request: Request, exc: Exception) -> Response:
+    """Every database connection of this process is taken (a burst of requests): a 503
+    the client may retry, not a 500 that looks like a bug."""
+    log.warning("database pool exhausted on %s %s", request.method, request.url.path)
+    response = problem(
+        request, status=503, code="db.busy", detail=translate("errors.db.busy", _locale(request))
+    )
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ZhiliError, _zhili_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(PoolTimeout, _busy)
     app.add_exception_handler(Exception, _unexpected)

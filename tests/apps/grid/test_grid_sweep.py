@@ -208,7 +208,7 @@ def test_a_handler_acting_while_the_sweep_runs_keeps_the_steps_consistent(
         monkeypatch.setattr(sweep_mod, "_claim", real)
         assert event(city, event_id).stage == "handle"  # a new stage, a new clock
     # and the other way round: the sweep escalates after a handler loaded the event
-    from zhili.apps.grid import events as events_mod
+    from zhili.apps.grid import steps as events_mod
 
     real_enter = events_mod.enter_state
 

@@ -38,7 +38,7 @@ def nearby_open(
     query on the (category, open) index, then the exact distance."""
     dlat = radius_m / _M_PER_DEG_LAT
     dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
-    stmt = select(GridEvent).where(
+    stmt = select(GridEvent.id, GridEvent.lon, GridEvent.lat).where(
         GridEvent.category_id == category_id,
         GridEvent.open.is_(True),
         GridEvent.lat.between(lat - dlat, lat + dlat),
@@ -46,7 +46,15 @@ def nearby_open(
     )
     if exclude is not None:
         stmt = stmt.where(GridEvent.id != exclude)
-    found = [
-        (distance_m(lon, lat, e.lon, e.lat), e.id, e) for e in session.scalars(stmt.limit(200))
-    ]
-    return [e for d, _, e in sorted(found) if d <= radius_m][:LIMIT]
+    near = sorted(
+        (d, i)
+        for i, x, y in session.execute(stmt.limit(500))
+        if (d := distance_m(lon, lat, x, y)) <= radius_m
+    )[:LIMIT]
+    if not near:
+        return []
+    found = {
+        e.id: e
+        for e in session.scalars(select(GridEvent).where(GridEvent.id.in_([i for _, i in near])))
+    }
+    return [found[i] for _, i in near if i in found]

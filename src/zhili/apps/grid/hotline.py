@@ -33,8 +33,8 @@ from zhili.apps.grid.answers import validate_answers
 from zhili.apps.grid.areas import command_org, locate
 from zhili.apps.grid.categories import get_category
 from zhili.apps.grid.event_models import GridEvent, Source
-from zhili.apps.grid.events import MAX_DESCRIPTION, EventReport, _command_area, report_event
 from zhili.apps.grid.models import EventCategory
+from zhili.apps.grid.reporting import MAX_DESCRIPTION, EventReport, command_area_for, report_event
 from zhili.apps.grid.visibility import NOWHERE, OrgTarget
 from zhili.audit.acts import record_act
 from zhili.calendar.service import WorkCalendar
@@ -205,7 +205,7 @@ class _Checker:
                     "the spot ({lon}, {lat}) is outside every area of the city",
                     lon=lon, lat=lat,
                 )  # fmt: skip
-            org = command_org(self.session, _command_area(self.session, area, category.level))
+            org = command_org(self.session, command_area_for(self.session, area, category.level))
             if not can(self.actor, "grid.command", OrgTarget(org.path) if org else NOWHERE):
                 raise InvalidInput(
                     "grid.hotline_not_yours",
