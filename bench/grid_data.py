@@ -191,15 +191,18 @@ SELECT i, :cat0 + (i % :cats), grid_id, street_id, 'street', lon, lat, '', 'è·¯é
 # dispatch, closed ones all five.
 _STEPS = """
 INSERT INTO grid_event_steps (event_id, seq, action, from_state, to_state, actor_name, note,
-  data, at)
+  data, stage, late, work_minutes, at)
 SELECT e.id, s.seq, s.action, NULL, 'x', 'bench', '',
        CASE WHEN s.stage IS NULL THEN CAST('{}' AS json) ELSE json_build_object(
-         'stage', s.stage, 'late', ((e.id * 7 + s.seq) % 10) = 0,
-         'work_minutes', ((e.id * 13 + s.seq * 31) % 600) / 2.0) END,
+         'stage', s.stage, 'late', v.late, 'work_minutes', v.minutes) END,
+       s.stage, CASE WHEN s.stage IS NOT NULL THEN v.late END,
+       CASE WHEN s.stage IS NOT NULL THEN v.minutes END,
        e.reported_at + make_interval(mins => s.seq * 37)
   FROM grid_events e
   CROSS JOIN LATERAL (VALUES (1, 'report', NULL), (2, 'register', 'register'),
     (3, 'dispatch', 'dispatch'), (4, 'acknowledge', 'acknowledge'), (5, 'handle', 'handle'),
     (6, 'verify', 'verify'), (7, 'close', NULL)) AS s(seq, action, stage)
+  CROSS JOIN LATERAL (SELECT ((e.id * 7 + s.seq) % 10) = 0 AS late,
+    ((e.id * 13 + s.seq * 31) % 600) / 2.0 AS minutes) AS v
  WHERE e.id BETWEEN :lo AND :hi AND s.seq <= e.seq
 """

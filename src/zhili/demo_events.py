@@ -106,7 +106,8 @@ def _step(
         "event_id": e["id"], "seq": seq, "action": action, "from_state": before,
         "to_state": after, "actor_id": None,
         "actor_name": "system" if system else _actor_name(action), "org_id": None,
-        "note": "", "data": data, "at": at,
+        "note": "", "data": data, "stage": data.get("stage"), "late": data.get("late"),
+        "work_minutes": data.get("work_minutes"), "at": at,
     }  # fmt: skip
 
 

@@ -73,6 +73,9 @@ def write_step(
         org_id=actor.org_id,
         note=note,
         data={**(data or {}), **left},
+        stage=left.get("stage"),
+        late=left.get("late"),
+        work_minutes=left.get("work_minutes"),
         at=now,
     )
     session.add(step)
