@@ -316,3 +316,10 @@ def test_statistics_page_counts_what_the_viewer_may_see(city, client, login) -> 
     page = client.get("/grid/stats")
     assert re.search(r'data-figure="reported"><span class="num">1<', page.text)
     assert '<option value="street" selected>' in streets.text
+
+
+def test_residents_without_an_account_find_the_report_form(client) -> None:
+    for path in ("/open", "/login"):
+        page = client.get(path, headers={"Accept-Language": "zh-CN"})
+        assert page.status_code == 200 and 'href="/grid/report"' in page.text, path
+    assert client.get("/grid/report").status_code == 200

@@ -23,6 +23,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("verify", "/verify", "verify.read"),
     ("grid", "/grid", "grid.read"),
     ("open", "/open", "portal.read"),
+    ("report", "/grid/report", "grid.report"),
     ("orgs", "/admin/orgs", "org.read"),
     ("users", "/admin/users", "user.read"),
     ("calendar", "/admin/calendar", "calendar.read"),
