@@ -26,9 +26,8 @@ from zhili.apps.grid.event_models import (
     GridEvent,
 )
 from zhili.apps.grid.models import EventCategory, GridArea, GridMember
-from zhili.apps.grid.visibility import visible_filter
+from zhili.apps.grid.visibility import org_subtree, visible_filter
 from zhili.errors import InvalidInput
-from zhili.identity.models import Organization
 
 BOXES = ("all", "command", "department", "grid", "mine")
 ORDERS = {"due": "due_at", "newest": "reported_at", "oldest": "reported_at"}
@@ -57,17 +56,13 @@ def _bad(field: str, value: Any, valid: str) -> InvalidInput:
     )  # fmt: skip
 
 
-def _org_ids(actor: Actor) -> Select[tuple[int]]:
-    return select(Organization.id).where(Organization.path.startswith(actor.org_path or "\x00"))
-
-
 def _box(stmt: Select[Any], actor: Actor, box: str) -> Select[Any]:
     if box == "command":
-        runs = select(GridArea.id).where(GridArea.org_id.in_(_org_ids(actor)))
+        runs = select(GridArea.id).where(GridArea.org_id.in_(org_subtree(actor)))
         return stmt.where(GridEvent.command_area_id.in_(runs), GridEvent.open.is_(True))
     if box == "department":
         waiting = select(EventDepartment.event_id).where(
-            EventDepartment.active.is_(True), EventDepartment.department_id.in_(_org_ids(actor))
+            EventDepartment.active.is_(True), EventDepartment.department_id.in_(org_subtree(actor))
         )
         states = (EventState.dispatched, EventState.acknowledged, EventState.in_progress)
         return stmt.where(GridEvent.id.in_(waiting), GridEvent.state.in_(states))

@@ -14,9 +14,10 @@ all; this module narrows each to the events of one's own place in the tree:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from zhili.access import Actor, Role, can
@@ -88,6 +89,21 @@ def may(session: Session, actor: Actor, event: GridEvent, role: str) -> bool:
     return False
 
 
+def org_subtree(actor: Actor) -> Select[tuple[int]]:
+    """The ids of the actor's organization and every organization below it."""
+    return select(Organization.id).where(Organization.path.startswith(actor.org_path or "\x00"))
+
+
+def _outermost(paths: Iterable[str]) -> list[str]:
+    """Sorted materialised paths without those inside an earlier one: a district's
+    subtree already holds its streets', so one prefix test per branch is enough."""
+    kept: list[str] = []
+    for path in paths:
+        if not kept or not path.startswith(kept[-1]):
+            kept.append(path)
+    return kept
+
+
 def visible_filter(session: Session, actor: Actor) -> ColumnElement[bool]:
     """A WHERE clause on ``GridEvent`` selecting the events ``actor`` may see."""
     if not actor.is_authenticated:
@@ -100,17 +116,14 @@ def visible_filter(session: Session, actor: Actor) -> ColumnElement[bool]:
         followed = select(EventFollower.event_id).where(EventFollower.user_id == actor.user_id)
         clauses.append(GridEvent.id.in_(followed))
     if Role.commander in actor.roles and actor.org_id is not None:
-        runs = select(GridArea.path).where(
-            GridArea.org_id.in_(
-                select(Organization.id).where(Organization.path.startswith(actor.org_path or "/"))
-            )
-        )
-        for (path,) in session.execute(runs.order_by(GridArea.path)).all()[:50]:
+        runs = select(GridArea.path).where(GridArea.org_id.in_(org_subtree(actor)))
+        for path in _outermost(session.scalars(runs.order_by(GridArea.path)))[:50]:
             inside = select(GridArea.id).where(GridArea.path.startswith(path))
             clauses.append(GridEvent.area_id.in_(inside))
     if Role.handler in actor.roles and actor.org_id is not None:
-        mine = select(Organization.id).where(Organization.path.startswith(actor.org_path or "/"))
-        dispatched = select(EventDepartment.event_id).where(EventDepartment.department_id.in_(mine))
+        dispatched = select(EventDepartment.event_id).where(
+            EventDepartment.department_id.in_(org_subtree(actor))
+        )
         clauses.append(GridEvent.id.in_(dispatched))
     if Role.grid_worker in actor.roles and actor.user_id is not None:
         walked = select(GridMember.area_id).where(GridMember.user_id == actor.user_id)
