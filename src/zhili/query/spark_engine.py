@@ -159,28 +159,36 @@ class SparkEngine(Engine):
         self.session.catalog.dropTempView(relation)
 
     def _run_job(self, sql: str, params: Any, timeout: float | None, action: Any) -> Any:
-        """Run ``action(dataframe)`` in a job group that a timer cancels."""
+        """Run ``action(dataframe)`` in a job group that a watchdog cancels.
+
+        ``cancelJobGroup`` cancels only the jobs running at that instant; a query of several
+        jobs (a shuffle, a broadcast) would start its next job after one cancel and run to
+        the end. So once the time is up the watchdog cancels the group again every quarter
+        second until the action gives up."""
         spark = self.session
         context = spark.sparkContext
         group = f"zhili-{uuid.uuid4().hex}"
         fired = threading.Event()
+        done = threading.Event()
 
-        def cancel() -> None:
+        def watchdog() -> None:
+            if done.wait(timeout):
+                return
             fired.set()
-            context.cancelJobGroup(group)
+            while True:
+                context.cancelJobGroup(group)
+                if done.wait(0.25):
+                    return
 
-        timer = threading.Timer(timeout, cancel) if timeout else None
         context.setJobGroup(group, "zhili query", interruptOnCancel=True)
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
+        if timeout:
+            threading.Thread(target=watchdog, name=group, daemon=True).start()
         try:
             return action(spark.sql(sql, args=params or None))
         except Exception as e:
             raise self._error(e, sql, fired.is_set(), timeout) from e
         finally:
-            if timer is not None:
-                timer.cancel()
+            done.set()
             context.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
 
     @staticmethod
