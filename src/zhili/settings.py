@@ -38,6 +38,19 @@ class Settings(BaseSettings):
         description="Database backends departments may load from (comma-separated).",
     )
     job_workers: int = Field(default=1, ge=0, le=32, description="Background job threads.")
+    db_concurrency: int = Field(
+        default=10,
+        ge=1,
+        le=200,
+        description="Requests per process that hold a database session at once (capped at "
+        "the connection pool's size); the rest queue.",
+    )
+    db_wait_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="How long a queued request waits for a session before a 503.",
+    )
     review_days: int = Field(
         default=5, ge=1, le=30, description="Working days a provider has to decide a request."
     )

@@ -36,6 +36,7 @@ from zhili.web.api import subscriptions as api_subscriptions
 from zhili.web.api import verify as api_verify
 from zhili.web.api import verify_scenarios as api_verify_scenarios
 from zhili.web.api import verify_schedules as api_verify_schedules
+from zhili.web.gate import DatabaseGate
 from zhili.web.open311.router import router as open311_router
 from zhili.web.pages import (
     account,
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.db_gate = DatabaseGate(_gate_size(settings, db), settings.db_wait_seconds)
     app.state.audit_log = shared_log(db)  # one appender: group commit across requests
     app.state.jobs = runner
     problems.install(app)
@@ -149,6 +151,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.include_router(router)
     logging.getLogger("zhili").setLevel(logging.INFO)
     return app
+
+
+def _gate_size(settings: Settings, db: Database) -> int:
+    """ZHILI_DB_CONCURRENCY, no wider than the pool's steady size (its overflow is left
+    for the audit appender and the job runner)."""
+    pool_size = getattr(db.engine.pool, "size", None)
+    size = pool_size() if callable(pool_size) else settings.db_concurrency
+    return max(1, min(settings.db_concurrency, size))
 
 
 def job_runner(settings: Settings, db: Database) -> JobRunner | None:

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from zhili.access import ANONYMOUS, Actor, require
@@ -18,6 +19,7 @@ from zhili.identity.auth import actor_for, session_user
 from zhili.identity.secrets import same
 from zhili.identity.tokens import resolve_token
 from zhili.settings import Settings
+from zhili.web.gate import DatabaseGate
 
 SESSION_COOKIE = "zhili_session"
 LANG_COOKIE = "zhili_lang"
@@ -41,11 +43,22 @@ def get_audit_log(request: Request) -> AuditLog:
     return log
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request, committed before the response is sent."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One transaction per request, committed before the response is sent; entered
+    through the app's :class:`~zhili.web.gate.DatabaseGate` so a burst waits here
+    instead of deadlocking the thread pool against the connection pool."""
     db: Database = request.app.state.db
-    with db.session() as session:
-        yield session
+    gate: DatabaseGate = request.app.state.db_gate
+    async with gate.enter():
+        session = db.sessions()
+        try:
+            yield session
+            await run_in_threadpool(session.commit)
+        except BaseException:
+            await run_in_threadpool(session.rollback)
+            raise
+        finally:
+            await run_in_threadpool(session.close)
 
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
