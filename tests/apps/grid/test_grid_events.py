@@ -43,6 +43,32 @@ def test_a_grid_workers_report_is_registered_and_dispatched_at_once(city) -> Non
         assert e.warn_at == MONDAY + dt.timedelta(minutes=48)
 
 
+def test_a_report_inserts_a_complete_event_and_never_updates_it(city) -> None:
+    """The event is complete before it is written: one INSERT of the event (in its
+    dispatched state), then its three steps (one statement on PostgreSQL), follower and
+    department; no UPDATE."""
+    from sqlalchemy import event as sa_event
+
+    city.report("gw")  # warm: the tree and the polygons are read once per process
+    writes: list[str] = []
+
+    def seen(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            writes.append(" ".join(statement.split()[:3]))
+
+    sa_event.listen(city.db.engine, "before_cursor_execute", seen)
+    try:
+        event_id, _, _ = city.report("gw", grid=1)
+    finally:
+        sa_event.remove(city.db.engine, "before_cursor_execute", seen)
+    tables = sorted({w.split()[2] for w in writes if w.upper().startswith("INSERT")})
+    assert tables == [
+        "grid_event_departments", "grid_event_followers", "grid_event_steps", "grid_events"
+    ]  # fmt: skip
+    assert not [w for w in writes if not w.upper().startswith("INSERT")]
+    assert [a for a, _ in steps(city, event_id)] == ["report", "register", "dispatch"]
+
+
 def test_the_whole_loop_from_a_residents_report_to_closing(city) -> None:
     event_id, token, _ = city.report(None, source="public", reporter_contact="138****0000")
     assert token

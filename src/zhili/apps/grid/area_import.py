@@ -13,9 +13,11 @@ from typing import Any
 import shapely
 from shapely.geometry import shape
 from sqlalchemy import String, cast, insert, select, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, aliased
 
 from zhili.access import Actor, require
+from zhili.apps.grid.area_tree import forget_area_trees
 from zhili.apps.grid.models import AREA_DEPTH, AREA_LEVELS, AreaLevel, GridArea
 from zhili.audit.acts import record_act
 from zhili.errors import InvalidInput
@@ -401,6 +403,8 @@ def write_areas(session: Session, specs: list[AreaSpec], known: dict[str, _Known
         report.updated += len(old)
     _refresh_paths(session)
     session.expire_all()
+    forget_area_trees()  # this process sees the new tree now, and again once committed
+    sa_event.listen(session, "after_commit", lambda _s: forget_area_trees(), once=True)
     return report
 
 

@@ -5,7 +5,6 @@ re-exported here, so callers need one module."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from shapely.geometry import Point, shape
 from shapely.prepared import PreparedGeometry, prep
@@ -13,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhili.apps.grid.area_import import ImportReport, import_areas
+from zhili.apps.grid.area_tree import AreaNode, AreaTree, area_tree
 from zhili.apps.grid.models import AREA_LEVELS, GridArea
 from zhili.errors import InvalidInput, NotFound
 from zhili.identity.models import Organization
@@ -28,6 +28,7 @@ __all__ = [
     "import_areas",
     "list_areas",
     "locate",
+    "locate_node",
 ]
 
 #: Prepared polygons kept for ``locate``; the demo city's grids are about 20,000.
@@ -111,68 +112,52 @@ def list_areas(
     return list(session.scalars(stmt.order_by(GridArea.code)))
 
 
-def command_org(session: Session, area: GridArea) -> Organization | None:
-    """The organization commanding ``area``: its own, else the nearest ancestor's."""
-    ids = path_ids(area) or [area.id]
-    rows = session.execute(
-        select(GridArea.id, GridArea.org_id).where(
-            GridArea.id.in_(ids), GridArea.org_id.is_not(None)
-        )
-    )
-    with_org = {i: o for i, o in rows}
-    for area_id in reversed(ids):
-        if area_id in with_org:
-            return session.get(Organization, with_org[area_id])
-    return None
+def command_org(session: Session, area: GridArea | AreaNode | int) -> Organization | None:
+    """The organization commanding ``area`` (or the area of that id): its own, else the
+    nearest ancestor's — read off the in-memory tree, so one primary-key get at most."""
+    area_id = area if isinstance(area, int) else area.id
+    org_id = area_tree(session).command_org_id(area_id)
+    return None if org_id is None else session.get(Organization, org_id)
 
 
 _cached: dict[tuple[int, dt.datetime], PreparedGeometry] = {}
 
 
-def _polygon(session: Session, area_id: int, stamp: dt.datetime) -> PreparedGeometry:
-    """One area's prepared polygon, cached by id and ``updated_at`` so that a re-import
-    of the area is picked up; the oldest entry goes first when the cache is full."""
-    cached = _cached.get((area_id, stamp))
-    if cached is not None:
-        return cached
-    geometry: Any = session.scalar(select(GridArea.geometry).where(GridArea.id == area_id))
-    prepared = prep(shape(geometry))
-    if len(_cached) >= POLYGON_CACHE:
-        _cached.pop(next(iter(_cached)))
-    _cached[(area_id, stamp)] = prepared
-    return prepared
-
-
-def _pick(session: Session, point: Point, parent_id: int | None) -> int | None:
-    """The child of ``parent_id`` (a root when None) whose polygon holds the point: an
-    indexed query for the children whose bounding box holds it, then exact tests. Inside
-    wins over on-the-edge; among edges the smallest code wins, so the answer is stable."""
-    lon, lat = point.x, point.y
-    stmt = (
-        select(GridArea.id, GridArea.updated_at)
-        .where(
-            GridArea.parent_id.is_(None) if parent_id is None else GridArea.parent_id == parent_id,
-            GridArea.min_lon <= lon,
-            GridArea.max_lon >= lon,
-            GridArea.min_lat <= lat,
-            GridArea.max_lat >= lat,
+def _polygons(session: Session, nodes: list[AreaNode]) -> list[PreparedGeometry]:
+    """The prepared polygons of ``nodes``, cached by id and ``updated_at`` (a re-imported
+    area is read again); the missing ones are read in one query. The oldest entry goes
+    first when the cache is full."""
+    missing = [n.id for n in nodes if (n.id, n.updated_at) not in _cached]
+    if missing:
+        rows = session.execute(
+            select(GridArea.id, GridArea.geometry).where(GridArea.id.in_(missing))
         )
-        .order_by(GridArea.code)
-    )
+        stamps = {n.id: n.updated_at for n in nodes}
+        for area_id, geometry in rows:
+            while len(_cached) >= POLYGON_CACHE:
+                _cached.pop(next(iter(_cached)))
+            _cached[(area_id, stamps[area_id])] = prep(shape(geometry))
+    return [_cached[(n.id, n.updated_at)] for n in nodes]
+
+
+def _pick(session: Session, tree: AreaTree, point: Point, parent_id: int | None) -> int | None:
+    """The child of ``parent_id`` (a root when None) whose polygon holds the point: the
+    children whose bounding box holds it, then exact tests. Inside wins over on-the-edge;
+    among edges the smallest code wins, so the answer is stable."""
+    boxed = [n for n in tree.children.get(parent_id, ()) if n.holds_box(point.x, point.y)]
     covering = None
-    for area_id, stamp in session.execute(stmt):
-        polygon = _polygon(session, area_id, stamp)
+    for node, polygon in zip(boxed, _polygons(session, boxed), strict=True):
         if polygon.contains(point):
-            return int(area_id)
+            return node.id
         if covering is None and polygon.covers(point):
-            covering = int(area_id)
+            covering = node.id
     return covering
 
 
-def locate(session: Session, lon: float, lat: float) -> GridArea | None:
+def locate_node(session: Session, lon: float, lat: float) -> AreaNode | None:
     """The deepest area containing the point — a grid, else the community, … — found by
-    walking down from the city: each step looks only at one area's children (about 20)
-    through the parent index. None when the point is outside every city."""
+    walking down the in-memory tree from the city: each step tests only the children
+    whose bounding box holds the point. None when the point is outside every city."""
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise InvalidInput(
             "grid.bad_point",
@@ -181,11 +166,18 @@ def locate(session: Session, lon: float, lat: float) -> GridArea | None:
             lon=lon,
             lat=lat,
         )
+    tree = area_tree(session)
     point = Point(lon, lat)
     found = None
     for _level in AREA_LEVELS:
-        below = _pick(session, point, found)
+        below = _pick(session, tree, point, found)
         if below is None:
             break
         found = below
-    return None if found is None else session.get(GridArea, found)
+    return None if found is None else tree.nodes[found]
+
+
+def locate(session: Session, lon: float, lat: float) -> GridArea | None:
+    """:func:`locate_node` as the full row (with its polygon)."""
+    node = locate_node(session, lon, lat)
+    return None if node is None else session.get(GridArea, node.id)

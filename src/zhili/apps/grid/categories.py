@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,6 +33,9 @@ from zhili.audit.acts import record_act
 from zhili.calendar.service import WorkCalendar
 from zhili.errors import InvalidInput, NotFound
 from zhili.identity.models import Organization
+
+if TYPE_CHECKING:
+    from zhili.apps.grid.area_tree import AreaNode
 
 __all__ = [
     "STAGES",
@@ -221,20 +224,21 @@ def routes_of(session: Session, category: EventCategory) -> list[CategoryRoute]:
 
 
 def responsible_department(
-    session: Session, category: EventCategory, area: GridArea
+    session: Session, category: EventCategory, area: GridArea | AreaNode
 ) -> Organization:
     """Who handles an event of ``category`` in ``area``: the route of the deepest area
     containing it (itself or an ancestor, by its path), else the category's department."""
     ids = {int(part) for part in area.path.strip("/").split("/") if part.isdigit()} | {area.id}
     rows = session.execute(
-        select(CategoryRoute, GridArea.path)
+        select(Organization, GridArea.path)
+        .join(CategoryRoute, CategoryRoute.department_id == Organization.id)
         .join(GridArea, GridArea.id == CategoryRoute.area_id)
         .where(CategoryRoute.category_id == category.id, CategoryRoute.area_id.in_(ids))
     ).all()
     if not rows:
         return category.department
-    route, _ = max(rows, key=lambda row: len(row[1]))
-    return route.department
+    department, _ = max(rows, key=lambda row: len(row[1]))
+    return department
 
 
 def deadline(

@@ -185,6 +185,10 @@ class EventStep(Base):
     work_minutes: Mapped[float | None] = mapped_column(Float)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    #: set instead of ``event_id`` while the event is new, so one flush inserts the event
+    #: and then its steps (the report writes three before the event has an id)
+    event: Mapped[GridEvent] = relationship(foreign_keys=[event_id])
+
 
 class EventDepartment(Base):
     """A department an event was dispatched to (吹哨); the lead reports in (报到)."""
@@ -204,6 +208,7 @@ class EventDepartment(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
 
     department: Mapped[Organization] = relationship()
+    event: Mapped[GridEvent] = relationship(foreign_keys=[event_id])
 
 
 class EventFollower(Base):
@@ -224,6 +229,8 @@ class EventFollower(Base):
     #: the event this follower reported, when it was merged into this one
     via_event_id: Mapped[int | None] = mapped_column(ForeignKey("grid_events.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    event: Mapped[GridEvent] = relationship(foreign_keys=[event_id])
 
 
 class EventNotice(Base):

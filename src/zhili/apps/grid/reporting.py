@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from zhili.access import Actor, require
 from zhili.apps.grid.answers import validate_answers
-from zhili.apps.grid.areas import ancestors, locate
+from zhili.apps.grid.area_tree import AreaNode, area_tree
+from zhili.apps.grid.areas import locate_node
 from zhili.apps.grid.categories import get_category, responsible_department
 from zhili.apps.grid.duplicates import nearby_open
 from zhili.apps.grid.event_models import (
@@ -25,7 +26,7 @@ from zhili.apps.grid.event_models import (
     GridEvent,
     Source,
 )
-from zhili.apps.grid.models import AREA_DEPTH, AreaLevel, GridArea
+from zhili.apps.grid.models import GridArea
 from zhili.apps.grid.steps import dispatch_to, token_hash, user_key, write_step
 from zhili.calendar.service import WorkCalendar
 from zhili.clock import utcnow
@@ -106,12 +107,9 @@ def _check_text(spec: EventReport) -> str:
     return text
 
 
-def command_area_for(session: Session, area: GridArea, level: str) -> GridArea:
+def command_area_for(session: Session, area: GridArea | AreaNode, level: str) -> AreaNode:
     """The area at ``level`` above (or at) ``area``: whose command centre takes it."""
-    for candidate in [area, *reversed(ancestors(session, area))]:
-        if AREA_DEPTH[AreaLevel(candidate.level)] <= AREA_DEPTH[AreaLevel(level)]:
-            return candidate
-    return area
+    return area_tree(session).at_level(area.id, level)
 
 
 def auto_dispatch_sources() -> frozenset[str]:
@@ -153,7 +151,7 @@ def report_event(
     lon, lat = _check_spot(spec.lon, spec.lat)
     text = _check_text(spec)
     answers = validate_answers(category, dict(spec.answers or {}))
-    area = locate(session, lon, lat)
+    area = locate_node(session, lon, lat)
     if area is None:
         raise InvalidInput(
             "grid.report_outside", "the spot ({lon}, {lat}) is outside every area of the city",
@@ -161,46 +159,43 @@ def report_event(
         )  # fmt: skip
     if spec.external_id:
         twin = session.scalar(
-            select(GridEvent).where(
+            select(GridEvent.id).where(
                 GridEvent.source == spec.source, GridEvent.external_id == spec.external_id
             )
         )
         if twin is not None:
             raise Conflict(
                 "grid.report_known", "{source} ticket {external_id} is event {id} already",
-                source=spec.source, external_id=spec.external_id, id=twin.id,
+                source=spec.source, external_id=spec.external_id, id=twin,
             )  # fmt: skip
     command = command_area_for(session, area, category.level)
+    # every read first: nothing is flushed until the event and its steps are complete,
+    # so one flush inserts the event, then its steps, follower and department
+    duplicates = nearby_open(session, category.id, lon, lat)
+    auto = spec.source in auto_dispatch_sources()
+    department = responsible_department(session, category, area) if auto else None
     event = GridEvent(
-        category=category, area=area, command_area=command, level=command.level,
+        category=category, area_id=area.id, command_area_id=command.id, level=command.level,
         lon=lon, lat=lat, address=spec.address or "", description=text, answers=answers,
         source=spec.source, external_id=spec.external_id or None,
         reporter_id=actor.user_id, reporter_name=spec.reporter_name,
         reporter_contact=spec.reporter_contact, state=EventState.reported, open=True, seq=0,
         reported_at=now,
     )  # fmt: skip
-    duplicates = nearby_open(session, category.id, lon, lat)
     session.add(event)
-    session.flush()  # its id, for the steps
     write_step(session, event, actor, "report", EventState.reported, calendar, now)
     token = None
     if actor.user_id is not None:
-        session.add(
-            EventFollower(
-                event_id=event.id, user_id=actor.user_id, token_hash=user_key(actor.user_id)
-            )
-        )
+        key = user_key(actor.user_id)
+        session.add(EventFollower(event=event, user_id=actor.user_id, token_hash=key))
     else:
         token = secrets.token_urlsafe(18)
         session.add(
-            EventFollower(
-                event_id=event.id, token_hash=token_hash(token), contact=spec.reporter_contact
-            )
+            EventFollower(event=event, token_hash=token_hash(token), contact=spec.reporter_contact)
         )
-    if spec.source in auto_dispatch_sources():
+    if department is not None:
         system = _system_actor()
         write_step(session, event, system, "register", EventState.registered, calendar, now)
-        department = responsible_department(session, category, area)
         dispatch_to(session, event, [department], department, now)
         write_step(
             session, event, system, "dispatch", EventState.dispatched, calendar, now,

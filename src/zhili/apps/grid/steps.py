@@ -63,7 +63,7 @@ def write_step(
     if not event.open:
         event.closed_at = now
     step = EventStep(
-        event_id=event.id,
+        event=event,
         seq=event.seq,
         action=action,
         from_state=before,
@@ -106,7 +106,7 @@ def dispatch_to(
     for org in departments:
         row = rows.get(org.id)
         if row is None:
-            row = EventDepartment(event_id=event.id, department_id=org.id)
+            row = EventDepartment(event=event, department_id=org.id)
             session.add(row)
         row.active, row.lead, row.dispatched_at = True, org.id == lead.id, now
         row.acknowledged_at = row.acknowledged_by = None

@@ -45,7 +45,7 @@ def _target(org: Organization | None) -> OrgTarget:
 
 def may_command(session: Session, actor: Actor, event: GridEvent) -> bool:
     """Register, dispatch, transfer, merge, close: the current command area's centre."""
-    return can(actor, "grid.command", _target(command_org(session, event.command_area)))
+    return can(actor, "grid.command", _target(command_org(session, event.command_area_id)))
 
 
 def may_handle(session: Session, actor: Actor, event: GridEvent) -> bool:
@@ -60,7 +60,7 @@ def may_handle(session: Session, actor: Actor, event: GridEvent) -> bool:
 
 def may_verify(session: Session, actor: Actor, event: GridEvent) -> bool:
     """Verify on site: a worker who walks the event's grid, or a commander of it."""
-    if not can(actor, "grid.verify", _target(command_org(session, event.area))):
+    if not can(actor, "grid.verify", _target(command_org(session, event.area_id))):
         return False
     return Role.commander in actor.roles or _walks(session, actor, event.area_id)
 

@@ -9,10 +9,12 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from zhili.access import Actor
+from zhili.apps.grid.area_tree import area_tree
 from zhili.apps.grid.attachments import list_photos
 from zhili.apps.grid.citizens import is_reporter, mask_contact, notices_for
 from zhili.apps.grid.event_models import (
@@ -40,11 +42,30 @@ def iso(value: dt.datetime | None) -> str | None:
 
 
 def _by_id(session: Session, model: Any, ids: set[int], *cols: Any) -> dict[int, Any]:
-    """Rows of ``model`` by id, in one query (no lazy load per event)."""
+    """Rows of ``model`` by id: those the session holds loaded from its identity map, the
+    rest in one query (no lazy load per event)."""
     ids.discard(None)  # type: ignore[arg-type]
-    if not ids:
-        return {}
-    return {r[0]: r[1:] for r in session.execute(select(model.id, *cols).where(model.id.in_(ids)))}
+    out: dict[int, Any] = {}
+    keys = [c.key for c in cols]
+    for i in list(ids):
+        held = session.identity_map.get(identity_key(model, i))
+        if held is not None and not (inspect(held).unloaded & set(keys)):
+            out[i] = tuple(getattr(held, k) for k in keys)
+            ids.discard(i)
+    if ids:
+        query = select(model.id, *cols).where(model.id.in_(ids))
+        out.update((r[0], r[1:]) for r in session.execute(query))
+    return out
+
+
+def _areas(session: Session, ids: set[int]) -> dict[int, tuple[str, str]]:
+    """Code and name of areas, from the in-memory grid tree."""
+    nodes = area_tree(session).nodes
+    found = {i: (nodes[i].code, nodes[i].name) for i in ids if i in nodes}
+    missing = ids - set(found)
+    if missing:  # imported a moment ago in another process
+        found |= _by_id(session, GridArea, missing, GridArea.code, GridArea.name)
+    return found
 
 
 class Commands:
@@ -66,10 +87,7 @@ def events_out(session: Session, actor: Actor, events: Sequence[GridEvent]) -> l
         session, EventCategory, {e.category_id for e in events},
         EventCategory.code, EventCategory.name, EventCategory.name_en,
     )  # fmt: skip
-    areas = _by_id(
-        session, GridArea, {e.area_id for e in events} | {e.command_area_id for e in events},
-        GridArea.code, GridArea.name,
-    )  # fmt: skip
+    areas = _areas(session, {e.area_id for e in events} | {e.command_area_id for e in events})
     orgs = _by_id(
         session, Organization, {e.lead_department_id for e in events if e.lead_department_id},
         Organization.code,
