@@ -103,7 +103,10 @@ def fill_events(
     steps: bool = False,
     chunk: int = 1_000_000,
 ) -> None:
-    """``n`` events reported over the ``days`` before ``NOW`` at the grids' centres (±100 m):
+    """``n`` events reported over the ``days`` before ``NOW`` at the grids' centres (±100 m),
+    in the order they were reported (ids and table order follow ``reported_at``, as rows
+    appended by a running system do; a shuffled table would make every period a scan of
+    all of it):
     ``open_share`` of them open (dispatched, clock running), of those ``overdue_share``
     past their due time and ``warn_share`` past 80 %; the rest closed (a share rated,
     reopened, escalated). With ``steps``, each event gets its report step and one step per
@@ -129,7 +132,7 @@ def fill_events(
         hi = min(n, lo + chunk - 1)
         with db.engine.begin() as conn:
             conn.execute(text(_EVENTS), {
-                "lo": lo, "hi": hi, "grids": grids, "cat0": cats[0], "cats": cats[1],
+                "lo": lo, "hi": hi, "n": n, "grids": grids, "cat0": cats[0], "cats": cats[1],
                 "now": NOW, "span": days * 86400, "open": open_share,
                 "overdue": open_share * overdue_share,
                 "warn": open_share * (overdue_share + warn_share),
@@ -160,7 +163,7 @@ WITH r AS (SELECT i, {_HASHES} FROM generate_series(CAST(:lo AS bigint), CAST(:h
 e AS (
   SELECT r.*, g.grid_id, g.street_id, g.lon + (h2 - 0.5) * 0.002 AS lon,
          g.lat + (h3 - 0.5) * 0.002 AS lat,
-         CAST(:now AS timestamptz) - make_interval(secs => h4 * :span) AS at,
+         CAST(:now AS timestamptz) - make_interval(secs => (:n - i + h4) * :span / :n) AS at,
          h1 < :open AS is_open,
          CAST(:now AS timestamptz) + CASE
            WHEN h1 < :overdue THEN -make_interval(mins => 1 + floor(h2 * 600)::int)
