@@ -64,6 +64,7 @@ def test_a_burst_wider_than_both_pools_completes(settings, db) -> None:
     threads wait for connections that requests waiting for a thread hold, until the
     pool's timeout; with it every request succeeds and at most ``size`` are inside."""
     from zhili.web.app import create_app
+
     app = create_app(settings.model_copy(update={"db_concurrency": 3}), db)
     lock = threading.Lock()
     inside = peak = 0

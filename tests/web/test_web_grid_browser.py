@@ -19,6 +19,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PHONE = {"width": 390, "height": 844}
 
 pytestmark = [
+    pytest.mark.usefixtures("no_job_runner"),
     pytest.mark.browser,
     pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian chromium not installed"),
 ]

@@ -26,6 +26,9 @@ from zhili.apps.grid.event_models import (
 from zhili.apps.grid.events import token_hash
 from zhili.identity.models import Organization
 
+#: no background sweep escalating the fixture's events mid-test
+pytestmark = pytest.mark.usefixtures("no_job_runner")
+
 
 @pytest.fixture()
 def city(db, client):

@@ -29,6 +29,10 @@ def jpeg(color: str = "teal") -> bytes:
     return out.getvalue()
 
 
+#: no background sweep escalating the fixture's events mid-test
+pytestmark = pytest.mark.usefixtures("no_job_runner")
+
+
 @pytest.fixture()
 def city(db, client) -> EventCity:
     return build(db)
@@ -38,6 +42,10 @@ def city(db, client) -> EventCity:
 def stranger(client) -> TestClient:
     """A second client without a session: the anonymous resident."""
     return TestClient(client.app)
+
+
+def test_no_runner_sweeps_behind_these_tests(client) -> None:
+    assert client.app.state.jobs is None
 
 
 def problem(r, status: int, code: str) -> dict:

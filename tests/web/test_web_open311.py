@@ -48,6 +48,10 @@ FULL_FORM = [
 ]  # fmt: skip
 
 
+#: no background sweep escalating the fixture's events mid-test
+pytestmark = pytest.mark.usefixtures("no_job_runner")
+
+
 @pytest.fixture()
 def city(db) -> EventCity:
     built = build(db)

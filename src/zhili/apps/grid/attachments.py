@@ -5,7 +5,8 @@ bytes (JPEG, PNG or WebP; nothing else), the Content-Type and file name it arriv
 must agree with that type, its pixel count is bounded before anything is decoded (a
 small file can claim 100000×100000 pixels), and Pillow must verify and fully decode it.
 Only then is it written, under ``ZHILI_HOME/grid/photos/<sha[:2]>/<sha[2:4]>/<sha>.<ext>``,
-atomically, so the same bytes are stored once however many events show them.
+atomically, so the same bytes are stored once however many events show them; a file
+whose transaction does not commit is removed again (``photo_files``).
 
 EXIF GPS and ``DateTimeOriginal`` are read when present and sane; a phone with no fix or a
 scrambled tag simply gives no location or time, never a refusal.
@@ -20,10 +21,8 @@ import datetime as dt
 import hashlib
 import io
 import mimetypes
-import os
 import re
 import struct
-import tempfile
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from zhili.apps.grid.event_models import Attachment, GridEvent
 from zhili.apps.grid.photo_exif import exif_facts
+from zhili.apps.grid.photo_files import write_photo
 from zhili.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from zhili.settings import get_settings
 
@@ -399,7 +399,7 @@ def _attach(
     )
     if existing is not None:
         return existing
-    _write(photo_path(home, checked), checked.data)
+    write_photo(session, photo_path(home, checked), checked.sha256, checked.data)
     row = Attachment(
         event_id=event.id,
         step_seq=step_seq,
@@ -417,26 +417,6 @@ def _attach(
     session.add(row)
     session.flush()
     return row
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all (a reader never sees half a photo).
-
-    The content decides the name, so a file already there holds these very bytes.
-    """
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _limit(max_bytes: int | None) -> int:
