@@ -159,6 +159,17 @@ def test_each_viewer_counts_only_what_they_may_see(week) -> None:
     assert (inside["reported"], inside["escalated"], inside["stages_done"]) == (2, 1, 5)
 
 
+def test_a_commanders_figures_are_their_areas_narrowed_by_the_asked_area(week) -> None:
+    city, _ = week
+    community = piece().communities[1].code
+    mine = figures(city, stats.overview, "dcmd", area=community, now=NOW)
+    everyone = figures(city, stats.overview, area=community, now=NOW)  # the city commander
+    assert mine == everyone and mine["reported"] == 2
+    by_area = figures(city, stats.by_area, "dcmd", level="community")
+    assert sum(r["reported"] for r in by_area) == 5
+    assert {r["code"] for r in by_area} <= {c.code for c in piece().communities}
+
+
 def test_bad_questions_are_refused(week) -> None:
     city, _ = week
     with pytest.raises(NotFound):

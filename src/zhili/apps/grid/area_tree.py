@@ -15,6 +15,7 @@ import datetime as dt
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -75,6 +76,14 @@ class AreaTree:
             if AREA_DEPTH[AreaLevel(candidate.level)] <= depth:
                 return candidate
         return node
+
+    def subtree_ids(self, roots: Iterable[int]) -> set[int]:
+        """The ids of ``roots`` and every area below them."""
+        paths = sorted(self.nodes[i].path for i in roots if i in self.nodes)
+        if not paths:
+            return set()
+        prefixes = tuple(paths)
+        return {n.id for n in self.nodes.values() if n.path.startswith(prefixes)}
 
     def command_org_id(self, area_id: int) -> int | None:
         """The organization commanding ``area_id``: its own, else its nearest ancestor's."""

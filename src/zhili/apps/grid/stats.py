@@ -3,7 +3,10 @@ how many events, how many still open, late or escalated, how fast each stage is 
 how satisfied the reporters are — per level, area, category and day, and a heat map.
 
 Everything is one GROUP BY query in the database, narrowed to the events the actor may
-see (``visibility.visible_filter``) and, optionally, to an area's subtree and a period:
+see (``visibility.visible_filter``) and, optionally, to an area's subtree and a period. A
+commander's figures are those of the areas they command (``commanded_area_ids``), and an
+area's subtree is a list of ids from the in-memory tree, so both are one ``area_id IN``
+the ``(area_id, reported_at)`` index serves:
 
 * event figures count the events **reported** in ``[since, until)`` (index on
   ``reported_at``); "open", "overdue" (past its stage's limit) and "warning" (past 80 %)
@@ -28,15 +31,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Integer, Select, cast, func, select, true
+from sqlalchemy import ColumnElement, Float, Integer, Select, cast, false, func, select, true
 from sqlalchemy.orm import Session
 
-from zhili.access import Actor, require
+from zhili.access import Actor, Role, require
+from zhili.apps.grid.area_tree import area_tree
 from zhili.apps.grid.areas import get_area
 from zhili.apps.grid.category_spec import STAGES
 from zhili.apps.grid.event_models import EventState, EventStep, GridEvent
 from zhili.apps.grid.models import AREA_LEVELS, EventCategory, GridArea
-from zhili.apps.grid.visibility import visible_filter
+from zhili.apps.grid.visibility import SEE_ALL, commanded_area_ids, visible_filter
 from zhili.clock import utcnow
 from zhili.errors import InvalidInput
 
@@ -82,14 +86,23 @@ def scope(
     if since is not None and until is not None and until <= since:
         raise InvalidInput("grid.stats_bad_period", "until must be after since", field="until")
     events: list[ColumnElement[bool]] = []
-    visible = visible_filter(session, actor)
-    if not visible.compare(true()):
-        events.append(visible)
+    inside: set[int] | None = None  # area ids (None: no area limit)
     if area is not None:
         root = get_area(session, area)
         if root.parent_id is not None:  # the whole city needs no filter
-            inside = select(GridArea.id).where(GridArea.path.startswith(root.path))
-            events.append(E.area_id.in_(inside))
+            inside = area_tree(session).subtree_ids([root.id])
+    if Role.commander in actor.roles and not actor.roles & SEE_ALL:
+        # a commander's figures are those of the areas they command, as one list of ids
+        # the (area_id, reported_at) index serves — not the OR of every event they may
+        # see (those they only follow elsewhere are on their lists, not in their figures)
+        commanded = commanded_area_ids(session, actor)
+        inside = commanded if inside is None else inside & commanded
+    else:
+        visible = visible_filter(session, actor)
+        if not visible.compare(true()):
+            events.append(visible)
+    if inside is not None:
+        events.append(E.area_id.in_(sorted(inside)) if inside else false())
     return Scope(events, since, until)
 
 
@@ -229,10 +242,11 @@ def by_area(
     query = select(E.area_id, *_figures(now or utcnow())).where(*sc.reported()).group_by(E.area_id)
     rows = session.execute(query).all()
     depth = AREA_LEVELS.index(level)  # type: ignore[arg-type]
-    paths = dict(session.execute(select(GridArea.id, GridArea.path)).all())
+    nodes = area_tree(session).nodes
     sums: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for r in rows:
-        ids = [int(x) for x in paths.get(r.area_id, "/").strip("/").split("/") if x]
+        node = nodes.get(r.area_id)
+        ids = node.path_ids() if node is not None else []
         if len(ids) <= depth:
             continue
         m, acc = r._mapping, sums[ids[depth]]
@@ -240,7 +254,7 @@ def by_area(
             acc[k] += m[k] or 0
         if m["satisfaction"] is not None:
             acc["_rating_sum"] += float(m["satisfaction"]) * m["rated"]
-    names = {a.id: a for a in session.scalars(select(GridArea).where(GridArea.id.in_(list(sums))))}
+    names = {i: nodes[i] for i in sums}
     out = []
     for area_id, acc in sums.items():
         a = names[area_id]
