@@ -25,8 +25,9 @@ LIMITS = {
 CATEGORIES = 12
 
 
-def pg_url(database: str) -> str:
-    """A fresh, migrated database ``database`` on the benchmark cluster."""
+def pg_url(database: str, *, keep: bool = False) -> str:
+    """A fresh, migrated database ``database`` on the benchmark cluster (``keep``: the one
+    already there, if any — migrated to the head)."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
@@ -38,8 +39,12 @@ def pg_url(database: str) -> str:
     url = make_url(base)
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{database}"'))
+        there = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database}
+        ).first()
+        if not (keep and there):
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{database}"'))
     admin.dispose()
     out = url.set(database=database).render_as_string(hide_password=False)
     migrate(out)
@@ -193,9 +198,9 @@ SELECT i, :cat0 + (i % :cats), grid_id, street_id, 'street', lon, lat, '', '路�
 # The report step, then one step per completed stage: open events completed register and
 # dispatch, closed ones all five.
 _STEPS = """
-INSERT INTO grid_event_steps (event_id, seq, action, from_state, to_state, actor_name, note,
-  data, stage, late, work_minutes, at)
-SELECT e.id, s.seq, s.action, NULL, 'x', 'bench', '',
+INSERT INTO grid_event_steps (event_id, area_id, seq, action, from_state, to_state,
+  actor_name, note, data, stage, late, work_minutes, at)
+SELECT e.id, e.area_id, s.seq, s.action, NULL, 'x', 'bench', '',
        CASE WHEN s.stage IS NULL THEN CAST('{}' AS json) ELSE json_build_object(
          'stage', s.stage, 'late', v.late, 'work_minutes', v.minutes) END,
        s.stage, CASE WHEN s.stage IS NOT NULL THEN v.late END,

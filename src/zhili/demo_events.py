@@ -103,7 +103,8 @@ def _step(
         e["source"] in ("grid_worker", "hotline") and action in ("register", "dispatch")
     )
     return {
-        "event_id": e["id"], "seq": seq, "action": action, "from_state": before,
+        "event_id": e["id"], "area_id": e["area_id"], "seq": seq, "action": action,
+        "from_state": before,
         "to_state": after, "actor_id": None,
         "actor_name": "system" if system else _actor_name(action), "org_id": None,
         "note": "", "data": data, "stage": data.get("stage"), "late": data.get("late"),

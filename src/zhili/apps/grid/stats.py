@@ -56,10 +56,21 @@ E = GridEvent
 class Scope:
     """Which events and which period a figure counts."""
 
-    #: clauses on ``GridEvent``: visible to the actor, inside the area (none: all events)
+    #: clauses on ``GridEvent`` other than its area: visible to the actor (none: all)
     events: list[ColumnElement[bool]]
     since: dt.datetime | None
     until: dt.datetime | None
+    #: the areas counted (None: every area)
+    areas: list[int] | None = None
+
+    def where(self) -> list[ColumnElement[bool]]:
+        """The scope's clauses on ``GridEvent``, its areas included."""
+        return [*self.events, *self._in_areas(E.area_id)]
+
+    def _in_areas(self, column: Any) -> list[ColumnElement[bool]]:
+        if self.areas is None:
+            return []
+        return [column.in_(self.areas) if self.areas else false()]
 
     def period(self, column: Any) -> list[ColumnElement[bool]]:
         """``column`` in ``[since, until)``."""
@@ -71,7 +82,7 @@ class Scope:
         return out
 
     def reported(self) -> list[ColumnElement[bool]]:
-        return [*self.events, *self.period(E.reported_at)]
+        return [*self.where(), *self.period(E.reported_at)]
 
 
 def scope(
@@ -101,9 +112,7 @@ def scope(
         visible = visible_filter(session, actor)
         if not visible.compare(true()):
             events.append(visible)
-    if inside is not None:
-        events.append(E.area_id.in_(sorted(inside)) if inside else false())
-    return Scope(events, since, until)
+    return Scope(events, since, until, None if inside is None else sorted(inside))
 
 
 def _figures(now: dt.datetime) -> list[Any]:
@@ -131,9 +140,10 @@ def _row(m: Any) -> dict[str, Any]:
 
 
 def _stage_steps(sc: Scope) -> Select[Any]:
-    """Steps that completed a stage in the period, of the scope's events (joined only when
-    the scope narrows the events)."""
+    """Steps that completed a stage in the period, of the scope's events: the areas by the
+    step's own ``area_id``, other limits by joining the events."""
     query = select().select_from(EventStep).where(_STAGE.is_not(None), *sc.period(EventStep.at))
+    query = query.where(*sc._in_areas(EventStep.area_id))
     if sc.events:
         query = query.join(E, E.id == EventStep.event_id).where(*sc.events)
     return query
@@ -343,7 +353,7 @@ def per_day(
         day = _local_day(session, column)
         query = (
             select(day.label("day"), func.count())
-            .where(*sc.events, *sc.period(column))
+            .where(*sc.where(), *sc.period(column))
             .group_by(day)
         )
         if key == "closed":

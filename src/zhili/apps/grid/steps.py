@@ -64,6 +64,7 @@ def write_step(
         event.closed_at = now
     step = EventStep(
         event=event,
+        area_id=event.area_id,
         seq=event.seq,
         action=action,
         from_state=before,
