@@ -85,9 +85,16 @@ def _summary(latencies: list[float], errors: list[str], elapsed: float) -> dict[
 
 
 async def _send(client, base: str, token: str, body, due: float, out: list, errors: list) -> None:
-    r = await client.post(
-        f"{base}/api/v1/grid/events", json=body, headers={"Authorization": f"Bearer {token}"}
-    )
+    import httpx
+
+    try:
+        r = await client.post(
+            f"{base}/api/v1/grid/events", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+    except httpx.HTTPError as e:  # a reset or refused connection is an error, not a crash
+        out.append(time.perf_counter() - due)
+        errors.append(f"{type(e).__name__} {e}")
+        return
     out.append(time.perf_counter() - due)
     if r.status_code != 201 or r.json().get("event", {}).get("state") != "dispatched":
         errors.append(f"{r.status_code} {r.text[:200]}")
