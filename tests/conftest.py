@@ -79,8 +79,12 @@ def _truncate(db: Database) -> None:
 
 @pytest.fixture()
 def db(_session_db: Database) -> Database:
-    """The worker's database with every table emptied."""
+    """The worker's database with every table emptied (and this process's copy of the
+    grid tree forgotten: a truncation is not an import)."""
+    from zhili.apps.grid.area_tree import forget_area_trees
+
     _truncate(_session_db)
+    forget_area_trees()
     return _session_db
 
 
