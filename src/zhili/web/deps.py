@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
@@ -55,10 +56,12 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             yield session
             await run_in_threadpool(session.commit)
         except BaseException:
-            await run_in_threadpool(session.rollback)
+            with anyio.CancelScope(shield=True):  # a client gone away still rolls back
+                await run_in_threadpool(session.rollback)
             raise
         finally:
-            await run_in_threadpool(session.close)
+            with anyio.CancelScope(shield=True):  # and gives its connection back
+                await run_in_threadpool(session.close)
 
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
