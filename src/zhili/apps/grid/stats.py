@@ -65,9 +65,10 @@ class Scope:
 
     def where(self) -> list[ColumnElement[bool]]:
         """The scope's clauses on ``GridEvent``, its areas included."""
-        return [*self.events, *self._in_areas(E.area_id)]
+        return [*self.events, *self.in_areas(E.area_id)]
 
-    def _in_areas(self, column: Any) -> list[ColumnElement[bool]]:
+    def in_areas(self, column: Any) -> list[ColumnElement[bool]]:
+        """``column`` (an event's or a step's area) among the scope's areas."""
         if self.areas is None:
             return []
         return [column.in_(self.areas) if self.areas else false()]
@@ -107,7 +108,8 @@ def scope(
         # the (area_id, reported_at) index serves — not the OR of every event they may
         # see (those they only follow elsewhere are on their lists, not in their figures)
         commanded = commanded_area_ids(session, actor)
-        inside = commanded if inside is None else inside & commanded
+        if len(commanded) < len(area_tree(session).nodes):  # the whole city: no list
+            inside = commanded if inside is None else inside & commanded
     else:
         visible = visible_filter(session, actor)
         if not visible.compare(true()):
@@ -143,7 +145,7 @@ def _stage_steps(sc: Scope) -> Select[Any]:
     """Steps that completed a stage in the period, of the scope's events: the areas by the
     step's own ``area_id``, other limits by joining the events."""
     query = select().select_from(EventStep).where(_STAGE.is_not(None), *sc.period(EventStep.at))
-    query = query.where(*sc._in_areas(EventStep.area_id))
+    query = query.where(*sc.in_areas(EventStep.area_id))
     if sc.events:
         query = query.join(E, E.id == EventStep.event_id).where(*sc.events)
     return query
@@ -264,10 +266,9 @@ def by_area(
             acc[k] += m[k] or 0
         if m["satisfaction"] is not None:
             acc["_rating_sum"] += float(m["satisfaction"]) * m["rated"]
-    names = {i: nodes[i] for i in sums}
     out = []
     for area_id, acc in sums.items():
-        a = names[area_id]
+        a = nodes[area_id]
         row = {k: int(acc[k]) for k in COUNTS}
         row["satisfaction"] = round(acc["_rating_sum"] / acc["rated"], 2) if acc["rated"] else None
         out.append({"code": a.code, "name": a.name, "name_en": a.name_en, "level": a.level, **row})
